@@ -1,0 +1,1 @@
+"""One module per ``mobile-vla`` subcommand; each exposes ``register(subparsers)``."""

@@ -1,0 +1,14 @@
+"""`mobile-vla demo` (not yet implemented)."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser("demo", help="(not yet implemented)")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    from mobile_vla.errors import MobileVLAError
+
+    raise MobileVLAError("'demo' is not implemented yet")

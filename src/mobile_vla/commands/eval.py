@@ -1,0 +1,14 @@
+"""`mobile-vla eval` (not yet implemented)."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser("eval", help="(not yet implemented)")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    from mobile_vla.errors import MobileVLAError
+
+    raise MobileVLAError("'eval' is not implemented yet")

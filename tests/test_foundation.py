@@ -1,0 +1,76 @@
+"""The CLI entry point, config strictness and the instruction helpers."""
+
+import dataclasses
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mobile_vla.cli import COMMANDS, main
+from mobile_vla.config import apply_overrides, from_dict, load_config
+from mobile_vla.data.instructions import (
+    HELDOUT_TEMPLATES,
+    TRAIN_TEMPLATES,
+    format_instruction,
+    mirror_instruction,
+    side_of,
+)
+from mobile_vla.errors import ConfigError
+
+
+def test_help_lists_every_subcommand():
+    out = subprocess.run(
+        [sys.executable, "-m", "mobile_vla.cli", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for name in COMMANDS:
+        assert name.replace("_", "-") in out
+
+
+def test_user_error_is_one_line_exit_2(capsys, tmp_path):
+    code = main(["data", "inspect", str(tmp_path / "missing.h5"), "--json"])
+    err = capsys.readouterr().err
+    assert code in (1, 2)
+    assert "Traceback" not in err
+
+
+@dataclasses.dataclass
+class _Inner:
+    rank: int = 8
+    alpha: float = 16.0
+
+
+@dataclasses.dataclass
+class _Outer:
+    name: str = "x"
+    inner: _Inner = dataclasses.field(default_factory=_Inner)
+
+
+def test_config_rejects_unknown_keys_with_their_path():
+    with pytest.raises(ConfigError, match="inner.rnak"):
+        from_dict(_Outer, {"inner": {"rnak": 3}})
+    with pytest.raises(ConfigError, match="expected int"):
+        from_dict(_Outer, {"inner": {"rank": "big"}})
+
+
+def test_config_overrides_and_yaml(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("name: a\ninner:\n  rank: 4\n")
+    cfg = load_config(_Outer, path, ["inner.alpha=2", "name=b"])
+    assert cfg == _Outer(name="b", inner=_Inner(rank=4, alpha=2.0))
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        apply_overrides({}, ["novalue"])
+
+
+@pytest.mark.parametrize("template", TRAIN_TEMPLATES + HELDOUT_TEMPLATES)
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_every_template_names_its_side_and_mirrors(template, side):
+    text = format_instruction(template, side)
+    assert side_of(text) == side
+    assert side_of(mirror_instruction(text)) == {"left": "right", "right": "left"}[side]
+
+
+def test_side_of_korean_and_none():
+    assert side_of("가장 왼쪽 외곽으로 돌아 컵까지 가세요") == "left"
+    assert side_of("go to the cup") is None
+    assert json.dumps(side_of("Left!")) == '"left"'
