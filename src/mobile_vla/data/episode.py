@@ -6,6 +6,8 @@ Layout (see docs/data.md)::
     actions                        (T, 3) float32 [linear_x, linear_y, angular_z]
     action_event_types             (T,) str  episode_start | start_action | stop_action  (optional)
     language_instruction           (1,) S256                                             (optional)
+    counterfactual_actions         (T, 3) float32: the expert's action at the same state under the
+                                   mirrored instruction (simulator only; optional)
     attrs: episode_name, total_duration, num_frames, action_chunk_size, ...
 
 File name: ``episode_{YYYYMMDD}_{HHMMSS}_[target_]{1box|2box}_{hori|vert}_{left|right}_{core|variant}_{close|medium|far}.h5``.
@@ -110,6 +112,7 @@ class Episode:
     attrs: dict[str, Any] = dataclasses.field(default_factory=dict)
     path: Path | None = None
     image_shape: tuple[int, int, int] | None = None  # (H, W, 3) even when images were not loaded
+    counterfactual_actions: np.ndarray | None = None  # (T, 3) expert labels for the mirrored instruction
 
     @property
     def num_frames(self) -> int:
@@ -216,6 +219,14 @@ def _read_open(path: Path, f: h5py.File, load_images: bool) -> Episode:
             )
         instruction = canonical_instruction(scenario.side, scenario.target or "cup")
 
+    counterfactual = None
+    if "counterfactual_actions" in f:
+        counterfactual = np.asarray(f["counterfactual_actions"][()], dtype=np.float32)
+        if counterfactual.shape != actions.shape or not np.isfinite(counterfactual).all():
+            raise EpisodeError(
+                path, f"expected finite {actions.shape} values, got {counterfactual.shape}", "counterfactual_actions"
+            )
+
     images = None
     if load_images:
         images = np.asarray(img[()])
@@ -229,6 +240,7 @@ def _read_open(path: Path, f: h5py.File, load_images: bool) -> Episode:
         attrs=attrs,
         path=path,
         image_shape=tuple(img.shape[1:]),
+        counterfactual_actions=counterfactual,
     )
 
 
@@ -274,6 +286,9 @@ def write_episode(
             f.create_dataset("actions", data=actions, compression=compression)
             f.create_dataset("action_event_types", data=np.array(events, dtype=h5py.string_dtype("utf-8")))
             f.create_dataset("language_instruction", data=np.array([episode.instruction.encode()], dtype="S256"))
+            if episode.counterfactual_actions is not None:
+                cf = np.asarray(episode.counterfactual_actions, dtype=np.float32)
+                f.create_dataset("counterfactual_actions", data=cf, compression=compression)
             attrs = {
                 "episode_name": path.stem,
                 "num_frames": len(actions),
