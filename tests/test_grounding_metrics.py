@@ -1,0 +1,51 @@
+"""The diagnostic's numbers on hand-built cases."""
+
+import numpy as np
+import pytest
+
+from mobile_vla.eval.grounding import grounding_metrics
+
+
+def _demos(m=6, n=4):
+    rng = np.random.default_rng(0)
+    demo = rng.normal(size=(m, n, 2))
+    demo_mirror = demo.copy()
+    demo_mirror[..., 1] = -demo[..., 1] + np.sign(demo[..., 1]) * 0.0  # lateral mirrored
+    return demo, demo_mirror, np.ones((m, n), bool)
+
+
+def test_identical_predictions_give_ratio_zero():
+    demo, demo_mirror, mask = _demos()
+    ctx = np.ones((6, 1, 8))
+    out = grounding_metrics(ctx, ctx, demo, demo, demo, demo_mirror, mask)
+    assert out["flip_divergence_ratio"] == 0.0
+    assert out["action_difference"] == 0.0
+    assert out["context_cosine"] == pytest.approx(1.0)
+    assert out["side_agreement"] == 0.0  # a zero difference never has the demonstrations' sign
+
+
+def test_predictions_equal_to_demonstrations_give_ratio_one():
+    demo, demo_mirror, mask = _demos()
+    out = grounding_metrics(None, None, demo, demo_mirror, demo, demo_mirror, mask)
+    assert out["flip_divergence_ratio"] == pytest.approx(1.0)
+    assert out["side_agreement"] == 1.0
+    assert "context_cosine" not in out
+
+
+def test_swapped_predictions_disagree_on_side_and_mask_is_respected():
+    demo, demo_mirror, mask = _demos()
+    out = grounding_metrics(None, None, demo_mirror, demo, demo, demo_mirror, mask)
+    assert out["side_agreement"] == 0.0
+    mask[:, 1:] = False
+    assert grounding_metrics(None, None, demo, demo, demo, demo_mirror, mask)["paired_steps"] == 6
+    with pytest.raises(ValueError, match="counterfactual"):
+        grounding_metrics(None, None, demo, demo, demo, demo_mirror, np.zeros_like(mask))
+
+
+def test_orthogonal_contexts_have_zero_cosine():
+    a = np.zeros((2, 4))
+    b = np.zeros((2, 4))
+    a[:, 0] = 1
+    b[:, 1] = 1
+    demo, demo_mirror, mask = _demos(2, 3)
+    assert grounding_metrics(a, b, demo, demo, demo, demo_mirror, mask)["context_cosine"] == 0.0
