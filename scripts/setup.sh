@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${MOBILE_VLA_VENV:-.venv}
+# pip's notes about this machine's local mirrors are noise for the user.
+quiet() { "$@" 2>&1 | { grep -v -e "^WARNING: Location" -e "^\[notice\]" || true; }; return "${PIPESTATUS[0]}"; }
 PY=${PYTHON:-python3}
 
 # Debian packages for CPU (EGL/Mesa) rendering of the MuJoCo simulator.
@@ -26,17 +28,17 @@ want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     exit 0
 fi
-"$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+quiet "$VENV/bin/python" -m pip install -q --upgrade pip
 if ! "$VENV/bin/python" -c "import torch" >/dev/null 2>&1; then
     if command -v nvidia-smi >/dev/null 2>&1; then
         echo "setup: GPU found; installing torch from the default index (CUDA build)"
-        "$VENV/bin/pip" install -q "torch>=2.3,<2.15"
+        quiet "$VENV/bin/pip" install -q "torch>=2.3,<2.15"
     else
         echo "setup: no GPU; installing the CPU build torch==${TORCH_VERSION:-2.13.0}"
-        "$VENV/bin/pip" install -q "torch==${TORCH_VERSION:-2.13.0}"
+        quiet "$VENV/bin/pip" install -q "torch==${TORCH_VERSION:-2.13.0}"
     fi
 fi
 echo "setup: installing mobile-vla and its dependencies into $VENV"
-"$VENV/bin/pip" install -q -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
+quiet "$VENV/bin/pip" install -q -e ".[dev]"
 "$VENV/bin/python" -c "import mobile_vla" >/dev/null
 echo "$want" > "$stamp"
