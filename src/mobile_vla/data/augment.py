@@ -1,0 +1,61 @@
+"""Training-time augmentation: left/right mirroring and colour jitter.
+
+Mirroring creates the same scene with the other instruction (lesson 2 of the original
+system: the side must not be readable off the image alone). A mirrored sample has:
+
+- frames flipped horizontally;
+- the instruction with left and right swapped (:func:`mirror_instruction`);
+- ``linear_y`` and ``angular_z`` negated (``linear_x`` unchanged);
+- counterfactual labels that are the mirror of the original counterfactual labels: in the
+  mirrored world, the mirrored instruction of ``mirror(instruction)`` is ``instruction``,
+  whose expert action is the mirror of the original ``counterfactual_actions``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mobile_vla.data.instructions import mirror_instruction
+
+#: Sign applied to ``[linear_x, linear_y, angular_z]`` by a left/right mirror.
+MIRROR_SIGNS = np.array([1.0, -1.0, -1.0], dtype=np.float32)
+
+
+def mirror_actions(actions: np.ndarray) -> np.ndarray:
+    """``(..., 3)`` physical ``[linear_x, linear_y, angular_z]`` → mirrored ``(..., 3)``."""
+    a = np.asarray(actions, dtype=np.float32)
+    return a * MIRROR_SIGNS[: a.shape[-1]]
+
+
+def mirror_frames(frames: np.ndarray) -> np.ndarray:
+    """``(..., H, W, C)`` → flipped left-right along ``W`` (contiguous copy)."""
+    return np.ascontiguousarray(np.asarray(frames)[..., :, ::-1, :])
+
+
+def mirror_sample(
+    frames: np.ndarray, instruction: str, actions: np.ndarray, counterfactual: np.ndarray | None
+) -> tuple[np.ndarray, str, np.ndarray, np.ndarray | None]:
+    """Mirror one sample: frames ``(T, H, W, 3)``, instruction, actions ``(T, 3)``, cf ``(T, 3)``|None."""
+    cf = None if counterfactual is None else mirror_actions(counterfactual)
+    return mirror_frames(frames), mirror_instruction(instruction), mirror_actions(actions), cf
+
+
+def color_jitter(frames: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """Random brightness, contrast and saturation, the same for every frame of a window.
+
+    Args:
+        frames: ``(T, H, W, 3)`` uint8 RGB.
+        strength: each factor is drawn from ``[1 - strength, 1 + strength]``; 0 returns the input.
+
+    Returns:
+        ``(T, H, W, 3)`` uint8 RGB.
+    """
+    if strength <= 0:
+        return frames
+    brightness, contrast, saturation = rng.uniform(1 - strength, 1 + strength, size=3)
+    x = frames.astype(np.float32) * brightness
+    mean = x.mean(axis=(-3, -2, -1), keepdims=True)
+    x = (x - mean) * contrast + mean
+    gray = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    x = (x - gray[..., None]) * saturation + gray[..., None]
+    return np.clip(x, 0, 255).astype(np.uint8)

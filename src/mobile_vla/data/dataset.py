@@ -1,0 +1,338 @@
+"""``MobileVLAH5Dataset``: windows of frames with chunked action targets and real tokens.
+
+Each item is one window of ``W = window_size`` consecutive frames of one episode. For every
+frame ``t`` of the window the target is the chunk of the next ``N = fwd_pred_next_n``
+recorded actions ``actions[t : t + N]``, with a mask where the chunk runs past the episode
+end. Item keys (``L = processor.sequence_length``, ``S = processor.config.image_size``,
+``D = processor.action_dim``)::
+
+    pixel_values        float32 (W, 3, S, S)  processor-normalised RGB
+    frame_mask          bool    (W,)          False on padding (episode shorter than W)
+    input_ids, attention_mask, image_embeds_position_mask, action_token_mask   long (L,)
+    actions             float32 (W, N, D)     normalised chunk targets (0 where masked)
+    action_mask         bool    (W, N)
+    cf_input_ids, cf_attention_mask, cf_image_embeds_position_mask, cf_action_token_mask  long (L,)
+    cf_actions          float32 (W, N, D)     normalised counterfactual targets
+    cf_action_mask      bool    (W, N)        all False without counterfactual labels
+    direction           long    ()            instructed side: 0 left, 1 right, 2 none
+    class_labels        long    (W, N)        only with discrete_labels; -100 where masked
+    instruction, episode_id   str
+
+Tokens come from the processor at construction (each distinct instruction tokenized once);
+there is no fallback: without a processor the dataset refuses to exist. Frames are decoded
+and resized once per episode (through the disk cache for large files, see
+:mod:`mobile_vla.data.cache`) and kept in memory as ``(T, S, S, 3)`` uint8 RGB.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from mobile_vla.data.augment import color_jitter, mirror_actions, mirror_sample
+from mobile_vla.data.cache import load_resized_frames
+from mobile_vla.data.episode import list_episodes, read_episode
+from mobile_vla.data.instructions import mirror_instruction, other_side
+from mobile_vla.data.labels import IGNORE_INDEX, action_class
+from mobile_vla.errors import MobileVLAError
+
+log = logging.getLogger(__name__)
+
+DIRECTION_IDS = {"left": 0, "right": 1}
+DIRECTION_NONE = 2
+TOKEN_KEYS = ("input_ids", "attention_mask", "image_embeds_position_mask", "action_token_mask")
+_logged_processors: set[str] = set()  # log the tokenizer/image size once per process
+
+
+@dataclasses.dataclass
+class EpisodeRecord:
+    """What the dataset keeps of an episode besides its frames (read without decoding images)."""
+
+    path: Path
+    episode_id: str
+    instruction: str
+    side: str | None
+    actions: np.ndarray  # (T, 3) physical
+    counterfactual: np.ndarray | None  # (T, 3) physical, or None
+    image_shape: tuple[int, int, int]
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.actions.shape[0])
+
+
+def resolve_episodes(episodes: Sequence[str | os.PathLike] | str | os.PathLike) -> list[Path]:
+    """A folder, a file, or a list of files → episode paths."""
+    if isinstance(episodes, (str, os.PathLike)):
+        paths = list_episodes(episodes)
+    else:
+        paths = [Path(p) for p in episodes]
+    if not paths:
+        raise MobileVLAError(f"no episode files (*.h5) in {episodes!r}")
+    return paths
+
+
+def read_records(paths: Sequence[Path]) -> list[EpisodeRecord]:
+    """Validate every episode (raises ``EpisodeError`` naming the file) and keep its labels."""
+    records = []
+    for path in paths:
+        ep = read_episode(path, load_images=False)
+        records.append(
+            EpisodeRecord(
+                path=path,
+                episode_id=ep.episode_id,
+                instruction=ep.instruction,
+                side=ep.side,
+                actions=ep.actions,
+                counterfactual=ep.counterfactual_actions,
+                image_shape=ep.image_shape,
+            )
+        )
+    return records
+
+
+def action_stats(
+    episodes: Sequence[str | os.PathLike] | str | os.PathLike, include_mirrored: bool = False
+) -> np.ndarray:
+    """All recorded actions ``(sum T, 3)`` of ``episodes`` for ``processor.fit_action_stats``.
+
+    Pass the *training split* only. ``include_mirrored`` appends the mirrored actions, matching
+    what a dataset with mirror augmentation trains on.
+    """
+    actions = np.concatenate([r.actions for r in read_records(resolve_episodes(episodes))])
+    return np.concatenate([actions, mirror_actions(actions)]) if include_mirrored else actions
+
+
+class MobileVLAH5Dataset(Dataset):
+    """Windows of ``window_size`` frames with ``fwd_pred_next_n``-action chunks (see module doc).
+
+    Args:
+        episodes: a folder, a file, or a list of episode files.
+        processor: the :class:`~mobile_vla.processing.processor.Processor` (required; its action
+            statistics must be fitted before items are read).
+        window_size: frames per window ``W``.
+        fwd_pred_next_n: actions per chunk ``N``.
+        window_stride: step between window starts within an episode.
+        mirror_prob: probability that an item is mirrored (image, instruction, actions).
+        color_jitter: strength of brightness/contrast/saturation jitter (0 = off).
+        discrete_labels: add ``class_labels`` (the 9 teleop classes).
+        cache: use the on-disk cache of resized frames for large files.
+        seed: seeds the per-item augmentation (with :meth:`set_epoch` and the index).
+    """
+
+    def __init__(
+        self,
+        episodes: Sequence[str | os.PathLike] | str | os.PathLike,
+        processor,
+        window_size: int = 8,
+        fwd_pred_next_n: int = 10,
+        window_stride: int = 1,
+        mirror_prob: float = 0.0,
+        color_jitter: float = 0.0,
+        discrete_labels: bool = False,
+        cache: bool = True,
+        seed: int = 0,
+    ):
+        if processor is None or getattr(processor, "tokenizer", None) is None:
+            raise MobileVLAError(
+                "MobileVLAH5Dataset needs a Processor with a tokenizer (items carry real tokens; "
+                "there is no dummy-token fallback)"
+            )
+        for name, value in (("window_size", window_size), ("fwd_pred_next_n", fwd_pred_next_n),
+                            ("window_stride", window_stride)):
+            if int(value) < 1:
+                raise MobileVLAError(f"{name} must be >= 1, got {value}")
+        if not 0.0 <= mirror_prob <= 1.0:
+            raise MobileVLAError(f"mirror_prob must be in [0, 1], got {mirror_prob}")
+        if not 0.0 <= color_jitter < 1.0:
+            raise MobileVLAError(f"color_jitter must be in [0, 1), got {color_jitter}")
+        self.processor = processor
+        self.window_size = int(window_size)
+        self.fwd_pred_next_n = int(fwd_pred_next_n)
+        self.window_stride = int(window_stride)
+        self.mirror_prob = float(mirror_prob)
+        self.color_jitter = float(color_jitter)
+        self.discrete_labels = bool(discrete_labels)
+        self.cache = bool(cache)
+        self.seed = int(seed)
+        self._epoch = 0
+
+        self.records = read_records(resolve_episodes(episodes))
+        # (episode index, window start) for every window.
+        self._windows = [
+            (i, start)
+            for i, rec in enumerate(self.records)
+            for start in range(0, max(rec.num_frames - self.window_size, 0) + 1, self.window_stride)
+        ]
+        self._frames: dict[int, np.ndarray] = {}
+        self._tokens = self._tokenize_all()
+        self._log_setup()
+
+    # ------------------------------------------------------------------ setup
+    def _tokenize_all(self) -> dict[str, dict[str, torch.Tensor]]:
+        """Tokenize each distinct instruction (and its mirror) once: text → ``{key: (L,)}``."""
+        texts = sorted({t for r in self.records for t in (r.instruction, mirror_instruction(r.instruction))})
+        batch = self.processor.tokenize(texts)
+        cfg = self.processor.config
+        tokens = {}
+        for i, text in enumerate(texts):
+            row = {k: batch[k][i].clone() for k in TOKEN_KEYS}
+            # [BOS, <image>, latents, </image>] precede the text; action tokens follow it.
+            length = int(row["attention_mask"].sum())
+            text_ids = row["input_ids"][3 + cfg.num_image_tokens : length - cfg.num_action_tokens]
+            if len(text_ids) == 0:
+                raise MobileVLAError(f"instruction {text!r} produced no text tokens with {self.processor.describe()}")
+            own_ids = self.processor.tokenizer(text, add_special_tokens=False)["input_ids"]
+            if all(t == self.processor.unk_id for t in own_ids):
+                log.warning("instruction %r maps to <unk> tokens only with tokenizer %r", text, cfg.tokenizer)
+            tokens[text] = row
+        return tokens
+
+    def _log_setup(self) -> None:
+        desc = self.processor.describe()
+        if desc not in _logged_processors:
+            _logged_processors.add(desc)
+            log.info("MobileVLAH5Dataset: %s", desc)
+        log.debug("MobileVLAH5Dataset: %d episodes, %d windows (W=%d, N=%d)",
+                  len(self.records), len(self._windows), self.window_size, self.fwd_pred_next_n)
+
+    # ------------------------------------------------------------------ public helpers
+    def __len__(self) -> int:
+        return len(self._windows)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the augmentation draw (items stay deterministic for a given seed and epoch)."""
+        self._epoch = int(epoch)
+
+    @property
+    def episode_paths(self) -> list[Path]:
+        return [r.path for r in self.records]
+
+    def all_actions(self, include_mirrored: bool | None = None) -> np.ndarray:
+        """All recorded actions ``(sum T, 3)``, for ``processor.fit_action_stats`` on a training set.
+
+        ``include_mirrored`` defaults to whether this dataset mirrors (``mirror_prob > 0``).
+        """
+        actions = np.concatenate([r.actions for r in self.records])
+        if include_mirrored if include_mirrored is not None else self.mirror_prob > 0:
+            actions = np.concatenate([actions, mirror_actions(actions)])
+        return actions
+
+    def frames(self, episode_index: int) -> np.ndarray:
+        """Resized RGB frames ``(T, S, S, 3)`` uint8 of one episode (decoded once, then in memory)."""
+        frames = self._frames.get(episode_index)
+        if frames is None:
+            rec = self.records[episode_index]
+            size = self.processor.config.image_size
+            frames = load_resized_frames(
+                rec.path,
+                transform=lambda bgr: self.processor.resize_frame(bgr, channel_order="bgr"),
+                transform_id=f"rgb{size}",
+                image_shape=rec.image_shape,
+                image_size=size,
+                use_disk=self.cache,
+            )
+            if len(frames) != rec.num_frames:
+                raise MobileVLAError(f"{rec.path}: decoded {len(frames)} frames, expected {rec.num_frames}")
+            self._frames[episode_index] = frames
+        return frames
+
+    def preload(self) -> None:
+        """Decode every episode now (e.g. before forking DataLoader workers, so they share memory)."""
+        for i in range(len(self.records)):
+            self.frames(i)
+
+    # ------------------------------------------------------------------ items
+    def _chunks(self, actions: np.ndarray, start: int, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+        """Chunks ``(W, N, 3)`` physical and mask ``(W, N)`` for the window at ``start``."""
+        W, N, T = self.window_size, self.fwd_pred_next_n, len(actions)
+        idx = start + np.arange(W)[:, None] + np.arange(N)[None, :]
+        mask = (idx < T) & (np.arange(W) < n_frames)[:, None]
+        chunks = actions[np.minimum(idx, T - 1)]
+        chunks[~mask] = 0.0
+        return chunks, mask
+
+    def _targets(self, chunks: np.ndarray, mask: np.ndarray) -> torch.Tensor:
+        """Physical chunks ``(W, N, 3)`` → normalised targets ``(W, N, D)``, 0 where masked."""
+        p = self.processor
+        targets = p.normalize_actions(p.select_actions(chunks)).astype(np.float32)
+        targets[~mask] = 0.0
+        return torch.from_numpy(targets)
+
+    def __getitem__(self, index: int) -> dict:
+        ep_index, start = self._windows[index]
+        rec = self.records[ep_index]
+        W, S = self.window_size, self.processor.config.image_size
+        rng = np.random.default_rng([self.seed, self._epoch, index])
+
+        frames = self.frames(ep_index)[start : start + W]
+        instruction, actions, cf, side = rec.instruction, rec.actions, rec.counterfactual, rec.side
+        if self.mirror_prob > 0 and rng.random() < self.mirror_prob:
+            frames, instruction, actions, cf = mirror_sample(frames, instruction, actions, cf)
+            side = other_side(side) if side in DIRECTION_IDS else side
+        frames = color_jitter(frames, self.color_jitter, rng)
+
+        n = len(frames)
+        pixel_values = torch.zeros((W, 3, S, S), dtype=torch.float32)
+        pixel_values[:n] = self.processor.normalize_resized(frames)
+        chunks, mask = self._chunks(actions, start, n)
+        if cf is not None:
+            cf_chunks, cf_mask = self._chunks(cf, start, n)
+        else:
+            cf_chunks, cf_mask = np.zeros_like(chunks), np.zeros_like(mask)
+
+        item = {
+            "pixel_values": pixel_values,
+            "frame_mask": torch.from_numpy(np.arange(W) < n),
+            **{k: v.clone() for k, v in self._tokens[instruction].items()},
+            "actions": self._targets(chunks, mask),
+            "action_mask": torch.from_numpy(mask),
+            **{f"cf_{k}": v.clone() for k, v in self._tokens[mirror_instruction(instruction)].items()},
+            "cf_actions": self._targets(cf_chunks, cf_mask),
+            "cf_action_mask": torch.from_numpy(cf_mask),
+            "direction": torch.tensor(DIRECTION_IDS.get(side, DIRECTION_NONE), dtype=torch.long),
+            "instruction": instruction,
+            "episode_id": rec.episode_id,
+        }
+        if self.discrete_labels:
+            labels = action_class(chunks)
+            labels[~mask] = IGNORE_INDEX
+            item["class_labels"] = torch.from_numpy(labels)
+        return item
+
+    # ------------------------------------------------------------------ batching
+    def collater(self, items: list[dict]) -> dict:
+        """Stack items into a batch: tensors ``(B, ...)``, strings as lists.
+
+        Token rows are right-padded to the longest (pad id for ``input_ids``, 0 for masks) if
+        their lengths differ; with one processor they never do, so the batch tokens equal the
+        items' tokens.
+        """
+        if not items:
+            raise MobileVLAError("collater got an empty batch")
+        batch: dict = {}
+        for key, first in items[0].items():
+            values = [item[key] for item in items]
+            if not isinstance(first, torch.Tensor):
+                batch[key] = values
+            elif key.removeprefix("cf_") in TOKEN_KEYS:
+                batch[key] = _pad_rows(values, self.processor.pad_id if key.endswith("input_ids") else 0)
+            else:
+                batch[key] = torch.stack(values)
+        return batch
+
+
+def _pad_rows(rows: list[torch.Tensor], value: int) -> torch.Tensor:
+    """``(L_i,)`` long rows → ``(B, max L_i)``, right-padded with ``value``."""
+    length = max(len(r) for r in rows)
+    out = torch.full((len(rows), length), value, dtype=rows[0].dtype)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = r
+    return out
