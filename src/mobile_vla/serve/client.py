@@ -1,0 +1,194 @@
+"""The robot-side client: a remote policy with the same interface as :class:`mobile_vla.Policy`.
+
+    policy = RemotePolicy("ws://robot-server:8765", token=...)
+    session = policy.new_session("go around the box on the left and reach the cup")
+    chunk = session.step(frame_rgb)          # (N, 2) float32, m/s
+
+Each session is its own websocket connection, so its history is isolated on the server
+exactly as an in-process session is. :class:`PolicyClient` adds the chunk execution
+strategies of ``eval-sim`` (the shared :class:`~mobile_vla.inference.executor.ChunkExecutor`)
+and speaks the closed-loop controller protocol (``reset(instruction)``,
+``act(rgb) -> [linear_x, linear_y, angular_z]``), so a simulator rollout or a robot loop can
+use it unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from websockets.exceptions import InvalidStatus, WebSocketException
+from websockets.sync.client import ClientConnection, connect
+
+from mobile_vla.errors import MobileVLAError
+from mobile_vla.inference.executor import ChunkExecutor
+from mobile_vla.serve import protocol
+from mobile_vla.serve.server import AUTH_SCHEME
+
+TOKEN_PLACES = ("header", "message")
+
+
+class RemoteError(MobileVLAError):
+    """The server answered an error, refused the connection, or stopped answering."""
+
+
+class _Channel:
+    """One websocket connection: handshake on open, then strict request → reply."""
+
+    def __init__(self, url: str, token: str | None, token_in: str, timeout_s: float):
+        if token_in not in TOKEN_PLACES:
+            raise MobileVLAError(f"token_in must be one of {TOKEN_PLACES}, got {token_in!r}")
+        self.url = url
+        self.timeout_s = timeout_s
+        headers = {"Authorization": f"{AUTH_SCHEME} {token}"} if token and token_in == "header" else None
+        try:
+            self._ws: ClientConnection = connect(
+                url, compression=None, max_size=None, additional_headers=headers, open_timeout=timeout_s
+            )
+        except InvalidStatus as exc:
+            body = exc.response.body.decode("utf-8", "replace").strip() if exc.response.body else ""
+            raise RemoteError(
+                f"{url} refused the connection (HTTP {exc.response.status_code}): {body}"
+            ) from None
+        except (OSError, TimeoutError, WebSocketException) as exc:
+            raise RemoteError(f"cannot connect to {url}: {exc}") from None
+        self.handshake = self._receive()
+        if self.handshake.get("type") != "handshake":
+            raise RemoteError(f"{url}: expected a handshake, got {self.handshake!r}")
+        if token and token_in == "message":
+            self.request({"type": "auth", "token": token})
+
+    def request(self, message: dict[str, Any]) -> dict[str, Any]:
+        try:
+            self._ws.send(protocol.pack(message))
+        except WebSocketException as exc:
+            raise RemoteError(f"{self.url}: connection lost while sending: {exc}") from None
+        reply = self._receive()
+        if reply.get("type") == "error":
+            raise RemoteError(f"{self.url}: server error: {reply.get('message')}")
+        return reply
+
+    def _receive(self) -> dict[str, Any]:
+        try:
+            data = self._ws.recv(timeout=self.timeout_s)
+        except TimeoutError:
+            raise RemoteError(f"{self.url}: no reply within {self.timeout_s} s") from None
+        except WebSocketException as exc:
+            raise RemoteError(f"{self.url}: connection closed: {exc}") from None
+        if isinstance(data, str):  # openpi convention: a text frame is an error
+            raise RemoteError(f"{self.url}: server error: {data}")
+        reply = protocol.unpack(data)
+        if not isinstance(reply, dict):
+            raise RemoteError(f"{self.url}: reply is not a map: {reply!r}")
+        return reply
+
+    def close(self) -> None:
+        self._ws.close()
+
+
+class RemoteSession:
+    """A server-side session: the same ``step`` / ``reset`` as an in-process session."""
+
+    def __init__(self, channel: _Channel, instruction: str):
+        self._channel = channel
+        self.instruction = instruction
+        self.last_timing: dict[str, float] = {}
+        self.reset(instruction)
+
+    def reset(self, instruction: str | None = None) -> None:
+        """Clear the frame history (optionally switching instruction)."""
+        if instruction is not None:
+            self.instruction = instruction
+        self._channel.request({"type": "reset", "instruction": self.instruction})
+
+    def step(self, frame: np.ndarray, channel_order: str = "rgb") -> np.ndarray:
+        """``frame``: ``(H, W, 3)`` uint8 of any size → chunk ``(N, 2)`` float32 in m/s."""
+        frame = np.ascontiguousarray(frame)
+        sent = time.perf_counter()
+        reply = self._channel.request(
+            {"type": "step", "image": frame, "channel_order": channel_order, "timestamp": time.time()}
+        )
+        actions = reply.get("actions")
+        if not isinstance(actions, np.ndarray) or actions.ndim != 2:
+            raise RemoteError(f"{self._channel.url}: reply has no (N, D) 'actions' array: {reply!r}")
+        self.last_timing = {
+            **reply.get("server_timing", {}),
+            "round_trip_ms": (time.perf_counter() - sent) * 1e3,
+        }
+        return actions.astype(np.float32)  # copies: decoded arrays are read-only views
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+class RemotePolicy:
+    """A policy served by ``mobile-vla serve``: ``metadata``, ``new_session``, ``health``.
+
+    ``token_in`` picks where the token travels: ``"header"`` (``Authorization: Api-Key``,
+    as openpi's client does) or ``"message"`` (an ``auth`` message first).
+    """
+
+    processor = None  # the processor stays on the server
+
+    def __init__(self, url: str, token: str | None = None, token_in: str = "header", timeout_s: float = 10.0):
+        self.url, self._token, self._token_in, self.timeout_s = url, token, token_in, timeout_s
+        self._control = self._open()
+        self.metadata: dict[str, Any] = self._control.handshake
+        self._sessions: list[RemoteSession] = []
+
+    def _open(self) -> _Channel:
+        return _Channel(self.url, self._token, self._token_in, self.timeout_s)
+
+    def new_session(self, instruction: str) -> RemoteSession:
+        session = RemoteSession(self._open(), instruction)
+        self._sessions.append(session)
+        return session
+
+    def health(self) -> dict[str, Any]:
+        return self._control.request({"type": "health"})
+
+    def close(self) -> None:
+        for session in self._sessions:
+            session.close()
+        self._sessions.clear()
+        self._control.close()
+
+    def __enter__(self) -> RemotePolicy:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class PolicyClient:
+    """Closed-loop controller over a remote policy, executing chunks like ``eval-sim --strategy``.
+
+    ``act`` queries the server every control step (so the server-side history sees every
+    frame, as in-process inference does) and lets the executor pick the command.
+    """
+
+    def __init__(self, policy: RemotePolicy, strategy: str = "first", decay: float = 0.5):
+        self.policy = policy
+        self.executor = ChunkExecutor(strategy, decay)
+        self.session: RemoteSession | None = None
+
+    def reset(self, instruction: str) -> None:
+        if self.session is None:
+            self.session = self.policy.new_session(instruction)
+        else:
+            self.session.reset(instruction)
+        self.executor.reset()
+
+    def act(self, obs_image_rgb: np.ndarray) -> np.ndarray:
+        """``obs_image_rgb``: ``(H, W, 3)`` uint8 → ``(3,)`` [linear_x, linear_y, angular_z] (m/s, rad/s)."""
+        if self.session is None:
+            raise MobileVLAError("PolicyClient.act called before reset(instruction)")
+        command = self.executor.act(self.session.step(obs_image_rgb, channel_order="rgb"))
+        out = np.zeros(3, dtype=np.float32)
+        out[: min(2, len(command))] = command[:2]  # the base does not rotate: angular_z stays 0
+        return out
+
+    @property
+    def last_timing(self) -> dict[str, float]:
+        return self.session.last_timing if self.session else {}
