@@ -262,7 +262,7 @@ def _parse_observation(fields: dict[str, Any], token: str | None) -> Observation
 def _type_name(value: Any) -> str:
     if isinstance(value, np.ndarray):
         return f"array {value.dtype} {value.shape}"
-    return {dict: "map", list: "array", str: "string", bytes: "binary", type(None): "nil"}.get(
+    return {dict: "map", list: "list", str: "string", bytes: "binary", type(None): "nil"}.get(
         type(value), type(value).__name__
     )
 
