@@ -316,6 +316,6 @@ def _run_loop(loop: asyncio.AbstractEventLoop, coro, ready: concurrent.futures.F
         loop.close()
 
 
-def serve_forever(policy: Any, config: ServerConfig) -> None:
-    """Blocking entry point for ``mobile-vla serve``; Ctrl+C stops it."""
-    asyncio.run(PolicyServer(policy, config).serve())
+def serve_forever(policy: Any, config: ServerConfig, on_ready: Callable[[int], Any] | None = None) -> None:
+    """Blocking entry point for ``mobile-vla serve``; Ctrl+C stops it. ``on_ready(port)`` once bound."""
+    asyncio.run(PolicyServer(policy, config).serve(on_ready=on_ready))
