@@ -1,0 +1,107 @@
+"""Streaming inference: ``Policy.from_checkpoint(dir).new_session(instruction).step(frame)``.
+
+A :class:`Session` keeps the per-frame features ``(K', H)`` of its last W frames and the
+instruction's tokens and embedding, so a step costs one frame's backbone pass plus the head
+over the cached window, whatever W is. Sessions share the (read-only) model and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mobile_vla.errors import MobileVLAError
+from mobile_vla.model.vla import MobileVLA
+from mobile_vla.processing.processor import Processor
+
+ACTION_NAMES = ["linear_x", "linear_y"]
+ACTION_UNITS = ["m/s", "m/s"]
+
+
+class Policy:
+    """A loaded model + processor; opens independent streaming sessions."""
+
+    def __init__(self, model: MobileVLA, processor: Processor, config: Any = None, state: dict | None = None,
+                 device: str | torch.device = "cpu"):
+        self.model = model.to(device).eval()
+        self.processor = processor
+        self.config = config
+        self.state = state or {}
+        self.device = torch.device(device)
+
+    @classmethod
+    def from_checkpoint(cls, directory: str | Path, device: str | torch.device = "cpu") -> Policy:
+        from mobile_vla.train.checkpoint import load_checkpoint, read_state
+
+        model, config, processor = load_checkpoint(directory, device)
+        return cls(model, processor, config, read_state(directory), device)
+
+    @property
+    def window_size(self) -> int:
+        return self.model.config.head.window_size
+
+    @property
+    def chunk_size(self) -> int:
+        return self.model.config.head.fwd_pred_next_n
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        backbone = self.model.config.backbone
+        return {
+            "model": f"mobile-vla/{backbone.preset}",
+            "head": self.model.config.head.type,
+            "action_names": list(ACTION_NAMES[: self.processor.action_dim]),
+            "units": list(ACTION_UNITS[: self.processor.action_dim]),
+            "chunk_size": self.chunk_size,
+            "window_size": self.window_size,
+            "image_size": self.processor.config.image_size,
+            "instruction_format": "free text naming the side to pass the obstacle on, e.g. "
+                                  "'Go around the box on the left and reach the cup'",
+            "step": int(self.state.get("step", 0)),
+        }
+
+    def new_session(self, instruction: str) -> Session:
+        return Session(self, instruction)
+
+
+class Session:
+    """One robot's stream of frames under one instruction."""
+
+    def __init__(self, policy: Policy, instruction: str):
+        self.policy = policy
+        self._features: deque[torch.Tensor] = deque(maxlen=policy.window_size)
+        self._set_instruction(instruction)
+
+    def _set_instruction(self, instruction: str) -> None:
+        model, device = self.policy.model, self.policy.device
+        self.instruction = instruction
+        self._tokens = {k: v.to(device) for k, v in self.policy.processor.tokenize([instruction]).items()}
+        with torch.inference_mode():
+            self._instr = model.encode_instruction(self._tokens, [instruction])
+
+    def reset(self, instruction: str | None = None) -> None:
+        """Clear the frame history; optionally switch the instruction."""
+        self._features.clear()
+        if instruction is not None:
+            self._set_instruction(instruction)
+
+    @property
+    def history_length(self) -> int:
+        return len(self._features)
+
+    def step(self, frame: np.ndarray, channel_order: str = "rgb") -> np.ndarray:
+        """One camera frame ``(H, W, 3)`` uint8 (any size) → the action chunk ``(N, 2)`` float32 in m/s."""
+        if not isinstance(frame, np.ndarray):
+            raise MobileVLAError(f"frame must be a numpy array, got {type(frame).__name__}")
+        p = self.policy
+        pixels = p.processor.process_images(frame[None], channel_order=channel_order).to(p.device)
+        with torch.inference_mode():
+            self._features.append(p.model.encode_frames(pixels, self._tokens)[0])  # (K', H)
+            window = torch.stack(list(self._features)).unsqueeze(0)  # (1, T, K', H), T <= W
+            out = p.model.head(window, self._instr)
+            chunk = p.processor.unnormalize_actions(out.actions[0, -1].float())
+        return chunk.cpu().numpy().astype(np.float32)

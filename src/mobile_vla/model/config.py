@@ -1,0 +1,120 @@
+"""Model configuration: backbone preset, LoRA, freezing, action head and grounding (plain data).
+
+Every field is documented in ``docs/training.md``. The processor's image size and number of
+image tokens are *derived* from the backbone preset (:func:`backbone_geometry`), so the two
+cannot disagree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from mobile_vla.errors import ConfigError
+
+PRESETS = ("tiny", "kosmos-2", "kosmos-2-random")
+KOSMOS2_HUB_ID = "microsoft/kosmos-2-patch14-224"
+
+
+@dataclasses.dataclass
+class BackboneConfig:
+    preset: str = "tiny"  # tiny | kosmos-2 (pretrained, needs the weights) | kosmos-2-random (full size)
+    pretrained_path: str = KOSMOS2_HUB_ID  # kosmos-2 only: hub id or local directory
+    # tiny preset sizes (ignored by the kosmos-2 presets, which use Kosmos2Config defaults)
+    text_dim: int = 128
+    text_layers: int = 2
+    text_heads: int = 4
+    text_dropout: float = 0.0
+    vision_dim: int = 128
+    vision_layers: int = 2
+    vision_heads: int = 4
+    image_size: int = 112
+    patch_size: int = 14
+    latent_query_num: int = 16
+
+
+@dataclasses.dataclass
+class LoRAConfig:
+    enabled: bool = False
+    rank: int = 32
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: list[str] = dataclasses.field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
+    )
+    apply_to: str = "text"  # text | vision | both
+
+
+@dataclasses.dataclass
+class FreezeConfig:
+    backbone: bool = False  # everything of Kosmos-2 (LoRA adapters stay trainable)
+    vision: bool = False
+    text_embeddings: bool = False
+    projector: bool = False  # image_to_text_projection
+
+
+@dataclasses.dataclass
+class HeadConfig:
+    type: str = "lstm"  # lstm (velocity regression) | classification (9 discrete classes)
+    num_action_tokens: int = 1
+    window_size: int = 8  # W: frames per training window; streaming history length
+    fwd_pred_next_n: int = 10  # N: chunk length
+    lstm_hidden: int = 128
+    lstm_layers: int = 1
+    mlp_hidden: int = 128
+    dropout: float = 0.0
+    huber_delta: float = 0.1
+    class_weights: list[float] | None = None  # classification: 9 weights (None = uniform)
+
+
+@dataclasses.dataclass
+class GroundingConfig:
+    instruction_encoder: str = "text_states"  # text_states (backbone) | embeddings | sentence (MiniLM)
+    film: bool = True  # FiLM of the action-token features and the LSTM input by the instruction
+    direction_aux: bool = False  # auxiliary left/right/none classifier on the fused features
+    direction_weight: float = 0.1
+    counterfactual: bool = True  # prediction under the mirrored instruction matches its labels
+    counterfactual_weight: float = 1.0
+    contrastive: bool = False  # InfoNCE: fused features pulled to their own instruction
+    contrastive_weight: float = 0.1
+    contrastive_temperature: float = 0.1
+    contrastive_dim: int = 64
+    pool_image_latents: bool = True  # mean-pooled image latents beside the action feature (vision path)
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    backbone: BackboneConfig = dataclasses.field(default_factory=BackboneConfig)
+    lora: LoRAConfig = dataclasses.field(default_factory=LoRAConfig)
+    freeze: FreezeConfig = dataclasses.field(default_factory=FreezeConfig)
+    head: HeadConfig = dataclasses.field(default_factory=HeadConfig)
+    grounding: GroundingConfig = dataclasses.field(default_factory=GroundingConfig)
+
+    def validate(self) -> None:
+        b, h, g = self.backbone, self.head, self.grounding
+        if b.preset not in PRESETS:
+            raise ConfigError(f"model.backbone.preset: expected one of {PRESETS}, got {b.preset!r}")
+        if h.type not in ("lstm", "classification"):
+            raise ConfigError(f"model.head.type: expected 'lstm' or 'classification', got {h.type!r}")
+        if g.instruction_encoder not in ("text_states", "embeddings", "sentence"):
+            raise ConfigError(
+                "model.grounding.instruction_encoder: expected text_states | embeddings | sentence, "
+                f"got {g.instruction_encoder!r}"
+            )
+        if self.lora.apply_to not in ("text", "vision", "both"):
+            raise ConfigError(f"model.lora.apply_to: expected text | vision | both, got {self.lora.apply_to!r}")
+        for name in ("num_action_tokens", "window_size", "fwd_pred_next_n", "lstm_hidden", "lstm_layers"):
+            if getattr(h, name) < 1:
+                raise ConfigError(f"model.head.{name}: expected >= 1, got {getattr(h, name)}")
+        if h.class_weights is not None and len(h.class_weights) != 9:
+            raise ConfigError(f"model.head.class_weights: expected 9 values, got {len(h.class_weights)}")
+        if b.preset == "tiny" and b.image_size % b.patch_size:
+            raise ConfigError(
+                f"model.backbone.image_size ({b.image_size}) must be a multiple of patch_size ({b.patch_size})"
+            )
+
+
+def backbone_geometry(config: BackboneConfig) -> tuple[int, int]:
+    """``(image_size, num_image_tokens)`` the processor must use with this backbone."""
+    if config.preset == "tiny":
+        return config.image_size, config.latent_query_num
+    return 224, 64  # Kosmos-2 patch14-224

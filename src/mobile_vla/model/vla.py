@@ -1,0 +1,202 @@
+"""MobileVLA: Kosmos-2 backbone → per-frame action-token features → grounded window head.
+
+Shapes: B batch, W window, N chunk, D action dims, K action tokens, H LM width, S image size,
+L sequence length, E instruction-embedding width, F fused feature width.
+
+Per-frame features ``(B, K', H)`` are the K action-token states, plus (when
+``grounding.pool_image_latents``) one extra slot holding the mean image latent, a direct path
+from the image to the head. They depend only on one frame and the instruction, so a streaming
+session computes each frame once and re-runs only the head over its history.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mobile_vla.data.instructions import mirror_instruction
+from mobile_vla.data.labels import CLASS_DIRECTIONS
+from mobile_vla.errors import MobileVLAError
+from mobile_vla.model.backbone import Kosmos2Backbone, Tokens
+from mobile_vla.model.config import ModelConfig
+from mobile_vla.model.grounding import SENTENCE_DIM, FiLM, SentenceEncoder, contrastive_loss
+from mobile_vla.model.heads import MobileVLAClassificationDecoder, MobileVLALSTMDecoder, masked_huber
+
+TOKEN_KEYS = ("input_ids", "attention_mask", "image_embeds_position_mask", "action_token_mask")
+DIRECTION_NONE = 2
+
+
+@dataclasses.dataclass
+class VLAOutput:
+    actions: torch.Tensor  # (B, W, N, D) normalised, Tanh range
+    context: torch.Tensor  # (B, W, K, H) action-token states, before grounding fusion
+    fused: torch.Tensor  # (B, W, F) what the head's LSTM consumes
+    direction_logits: torch.Tensor | None = None  # (B, W, 3)
+    class_logits: torch.Tensor | None = None  # (B, W, N, 9)
+
+
+def batch_tokens(batch: dict, prefix: str = "") -> Tokens:
+    """The four token tensors of ``batch`` (``prefix="cf_"`` for the mirrored instruction)."""
+    return {k: batch[prefix + k] for k in TOKEN_KEYS}
+
+
+class MobileVLA(nn.Module):
+    """The VLA policy network (see module docstring).
+
+    Args:
+        config: model settings.
+        vocab_size: the processor's vocabulary size.
+        action_dim: D.
+        kosmos2_config: a saved Kosmos-2 architecture to rebuild without downloading (checkpoints).
+    """
+
+    def __init__(self, config: ModelConfig, vocab_size: int, action_dim: int = 2,
+                 kosmos2_config: dict | None = None):
+        super().__init__()
+        config.validate()
+        self.config = config
+        h, g = config.head, config.grounding
+        self.backbone = Kosmos2Backbone(config.backbone, vocab_size, h.num_action_tokens, config.lora,
+                                        config.freeze, architecture=kosmos2_config)
+        H, K = self.backbone.hidden_size, h.num_action_tokens
+        self.num_slots = K + (1 if g.pool_image_latents else 0)
+        context_dim, fused_dim = K * H, self.num_slots * H
+        self.sentence = SentenceEncoder() if g.instruction_encoder == "sentence" else None
+        embed_dim = SENTENCE_DIM if self.sentence is not None else H
+        self.needs_instruction = g.film or g.contrastive
+        self.film_context = FiLM(embed_dim, context_dim) if g.film else None
+        self.film_input = FiLM(embed_dim, fused_dim) if g.film else None
+        self.direction_head = nn.Linear(fused_dim, 3) if g.direction_aux else None
+        if g.contrastive:
+            self.contrast_features = nn.Linear(fused_dim, g.contrastive_dim)
+            self.contrast_instruction = nn.Linear(embed_dim, g.contrastive_dim)
+        common = dict(chunk=h.fwd_pred_next_n, action_dim=action_dim, hidden=h.lstm_hidden, layers=h.lstm_layers,
+                      mlp_hidden=h.mlp_hidden, dropout=h.dropout)
+        if h.type == "lstm":
+            self.action_head = MobileVLALSTMDecoder(fused_dim, huber_delta=h.huber_delta, **common)
+        else:
+            self.action_head = MobileVLAClassificationDecoder(fused_dim, class_weights=h.class_weights, **common)
+            self.action_head.centroids.copy_(torch.from_numpy(CLASS_DIRECTIONS[:, :action_dim] / 1.1))
+
+    # ------------------------------------------------------------------ per-frame features
+    def _frame_features(self, tokens: Tokens, latents: torch.Tensor) -> torch.Tensor:
+        states = self.backbone.action_states(tokens, latents)  # (B, K, H)
+        if self.config.grounding.pool_image_latents:
+            states = torch.cat([states, latents.mean(1, keepdim=True).to(states.dtype)], 1)
+        return states
+
+    def encode_frames(self, pixel_values: torch.Tensor, tokens: Tokens) -> torch.Tensor:
+        """``(B, 3, S, S)`` frames, ``(B, L)`` tokens → per-frame features ``(B, K', H)``."""
+        return self._frame_features(tokens, self.backbone.image_latents(pixel_values))
+
+    def encode_instruction(self, tokens: Tokens, instructions: list[str] | None = None) -> torch.Tensor | None:
+        """Instruction embedding ``(B, E)``, or ``None`` when no grounding module uses it."""
+        if not self.needs_instruction:
+            return None
+        if self.sentence is not None:
+            if instructions is None:
+                raise MobileVLAError("the sentence instruction encoder needs the instruction strings")
+            return self.sentence(list(instructions), tokens["input_ids"].device)
+        if self.config.grounding.instruction_encoder == "embeddings":
+            words = self.backbone.instruction_mask(tokens).unsqueeze(-1).float()
+            emb = self.backbone.token_embeddings(tokens["input_ids"])
+            return (emb * words).sum(1) / words.sum(1).clamp_min(1.0)
+        return self.backbone.instruction_text_states(tokens)
+
+    # ------------------------------------------------------------------ head
+    def head(self, features: torch.Tensor, instr: torch.Tensor | None, frame_mask: torch.Tensor | None = None
+             ) -> VLAOutput:
+        """Per-frame features ``(B, W, K', H)`` + instruction embedding ``(B, E)`` → :class:`VLAOutput`."""
+        if frame_mask is not None:
+            features = features * frame_mask[..., None, None].to(features.dtype)
+        K = self.config.head.num_action_tokens
+        context = features[:, :, :K]
+        ctx = context.flatten(2)
+        if self.film_context is not None:
+            ctx = self.film_context(ctx, instr)
+        fused = torch.cat([ctx, features[:, :, K:].flatten(2)], -1)
+        if self.film_input is not None:
+            fused = self.film_input(fused, instr)
+        direction_logits = self.direction_head(fused) if self.direction_head is not None else None
+        if isinstance(self.action_head, MobileVLALSTMDecoder):
+            return VLAOutput(self.action_head(fused), context, fused, direction_logits)
+        logits = self.action_head(fused)
+        return VLAOutput(self.action_head.expected_actions(logits), context, fused, direction_logits, logits)
+
+    def forward(self, pixel_values: torch.Tensor, tokens: Tokens, frame_mask: torch.Tensor | None = None,
+                instructions: list[str] | None = None) -> VLAOutput:
+        """``pixel_values`` ``(B, W, 3, S, S)``, ``tokens`` ``(B, L)`` each → :class:`VLAOutput`."""
+        B, W = pixel_values.shape[:2]
+        feats = self.encode_frames(pixel_values.flatten(0, 1), _repeat_rows(tokens, W))
+        return self.head(feats.view(B, W, *feats.shape[1:]), self.encode_instruction(tokens, instructions),
+                         frame_mask)
+
+    # ------------------------------------------------------------------ losses
+    def compute_losses(self, batch: dict) -> tuple[dict[str, torch.Tensor], VLAOutput]:
+        """Named losses (``loss`` is the weighted total) and the output under the batch's instruction."""
+        g = self.config.grounding
+        pix = batch["pixel_values"]
+        B, W = pix.shape[:2]
+        frame_mask = batch.get("frame_mask")
+        tokens = batch_tokens(batch)
+        paired = g.counterfactual or g.contrastive
+        latents = self.backbone.image_latents(pix.flatten(0, 1))  # one vision pass, shared by both instructions
+        rows = _repeat_rows(tokens, W)
+        if paired:
+            cf_rows = _repeat_rows(batch_tokens(batch, "cf_"), W)
+            rows = {k: torch.cat([rows[k], cf_rows[k]]) for k in rows}
+            latents = latents.repeat(2, 1, 1)
+        feats = self._frame_features(rows, latents)
+        feats = feats.view(-1, B, W, *feats.shape[1:])  # (1 or 2, B, W, K', H)
+        instructions = batch.get("instruction")
+        instr = self.encode_instruction(tokens, instructions)
+        out = self.head(feats[0], instr, frame_mask)
+
+        losses: dict[str, torch.Tensor] = {}
+        if isinstance(self.action_head, MobileVLALSTMDecoder):
+            raw = self.action_head.loss(out.actions, batch["actions"], batch["action_mask"])
+        else:
+            raw = self.action_head.loss(out.class_logits, batch["class_labels"])
+        losses.update({f"{k}_act": v for k, v in raw.items()})  # the head's suffix
+        total = sum(losses.values())
+        valid = frame_mask.bool() if frame_mask is not None else torch.ones(B, W, dtype=torch.bool, device=pix.device)
+        if out.direction_logits is not None:
+            target = batch["direction"].long().view(B, 1).expand(B, W)
+            losses["loss_direction_aux"] = F.cross_entropy(out.direction_logits[valid], target[valid])
+            total = total + g.direction_weight * losses["loss_direction_aux"]
+        if paired:
+            cf_instructions = [mirror_instruction(s) for s in instructions] if instructions is not None else None
+            instr_cf = self.encode_instruction(batch_tokens(batch, "cf_"), cf_instructions)
+            out_cf = self.head(feats[1], instr_cf, frame_mask)
+            if g.counterfactual:
+                losses["loss_counterfactual"] = masked_huber(
+                    out_cf.actions, batch["cf_actions"], batch["cf_action_mask"], self.config.head.huber_delta
+                )
+                total = total + g.counterfactual_weight * losses["loss_counterfactual"]
+            if g.contrastive:
+                sided = valid & (batch["direction"].view(B, 1) != DIRECTION_NONE)
+                losses["loss_contrastive"] = contrastive_loss(
+                    self.contrast_features(out.fused), self.contrast_features(out_cf.fused),
+                    self.contrast_instruction(instr), self.contrast_instruction(instr_cf), sided,
+                    g.contrastive_temperature,
+                )
+                total = total + g.contrastive_weight * losses["loss_contrastive"]
+        losses["loss"] = total
+        return losses, out
+
+    def loss(self, batch: dict) -> dict[str, torch.Tensor]:
+        return self.compute_losses(batch)[0]
+
+    def set_class_centroids(self, normalized: np.ndarray) -> None:
+        """Classification head: the normalised action ``(9, D)`` of each class."""
+        if isinstance(self.action_head, MobileVLAClassificationDecoder):
+            self.action_head.centroids.copy_(torch.as_tensor(normalized, dtype=torch.float32))
+
+
+def _repeat_rows(tokens: Tokens, times: int) -> Tokens:
+    """``(B, L)`` → ``(B*times, L)``, each row repeated for the frames of its window."""
+    return {k: v.repeat_interleave(times, 0) for k, v in tokens.items()}

@@ -1,0 +1,72 @@
+"""The Lightning DataModule: split by scene, fit the processor on the train split, build datasets.
+
+The one :class:`Processor` (fitted here, on the TRAIN split's actions only) is handed to both
+datasets and saved with every checkpoint, so training and serving cannot disagree.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from mobile_vla.data.dataset import MobileVLAH5Dataset, action_stats, resolve_episodes
+from mobile_vla.data.split import split_episodes
+from mobile_vla.errors import MobileVLAError
+from mobile_vla.processing.processor import Processor
+from mobile_vla.train.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+class MobileVLADataModule(L.LightningDataModule):
+    def __init__(self, config: TrainConfig, processor: Processor):
+        super().__init__()
+        self.config = config
+        self.processor = processor
+        self.train_paths, self.val_paths = self._split()
+        self.train_set: MobileVLAH5Dataset | None = None
+        self.val_set: MobileVLAH5Dataset | None = None
+
+    def _split(self):
+        d = self.config.data
+        paths = resolve_episodes(d.episodes)
+        if not paths:
+            raise MobileVLAError(f"data.episodes={d.episodes!r}: no episode files found")
+        train, val = split_episodes(paths, d.val_fraction, d.split_seed)
+        log.info("split: %d train / %d val episodes", len(train), len(val))
+        return train, val
+
+    def fit_processor(self) -> None:
+        """Fit action statistics on the training split (mirrored actions too when mirroring)."""
+        stats = action_stats(self.train_paths, include_mirrored=self.config.data.mirror_prob > 0)
+        self.processor.fit_action_stats(stats)
+
+    def _dataset(self, paths, train: bool) -> MobileVLAH5Dataset:
+        d, h = self.config.data, self.config.model.head
+        return MobileVLAH5Dataset(
+            paths, self.processor, window_size=h.window_size, fwd_pred_next_n=h.fwd_pred_next_n,
+            window_stride=d.window_stride, mirror_prob=d.mirror_prob if train else 0.0,
+            color_jitter=d.color_jitter if train else 0.0, discrete_labels=h.type == "classification",
+            cache=d.cache, seed=d.seed,
+        )
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.processor.config.action_stats is None:
+            self.fit_processor()
+        if self.train_set is None:
+            self.train_set = self._dataset(self.train_paths, train=True)
+            self.val_set = self._dataset(self.val_paths, train=False) if self.val_paths else None
+
+    def _loader(self, dataset: MobileVLAH5Dataset, shuffle: bool) -> DataLoader:
+        d = self.config.data
+        return DataLoader(dataset, batch_size=d.batch_size, shuffle=shuffle, num_workers=d.num_workers,
+                          collate_fn=dataset.collater, drop_last=shuffle and len(dataset) > d.batch_size,
+                          persistent_workers=d.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self):
+        return self._loader(self.val_set, shuffle=False) if self.val_set is not None else []

@@ -1,0 +1,81 @@
+"""The LightningModule: named losses, true velocity errors in m/s, AdamW with warm-up + cosine."""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+
+from mobile_vla.model.vla import MobileVLA, VLAOutput
+from mobile_vla.processing.processor import Processor
+from mobile_vla.train.config import TrainConfig
+
+
+def velocity_errors(out: VLAOutput, batch: dict, processor: Processor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(sum of squared errors, sum of absolute errors, count)`` in physical units over valid steps.
+
+    Predictions and targets ``(B, W, N, D)`` are unnormalised with the processor; the chunk mask
+    ``(B, W, N)`` selects the steps that exist.
+    """
+    pred = processor.unnormalize_actions(out.actions.detach().float())
+    target = processor.unnormalize_actions(batch["actions"].float())
+    mask = batch["action_mask"].bool().unsqueeze(-1).expand_as(pred)
+    diff = (pred - target)[mask]
+    return diff.pow(2).sum(), diff.abs().sum(), torch.tensor(float(diff.numel()), device=diff.device)
+
+
+def warmup_cosine(step: int, warmup: int, total: int, min_ratio: float) -> float:
+    """LR multiplier: linear warm-up to 1 over ``warmup`` steps, then cosine down to ``min_ratio``."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class MobileVLAModule(L.LightningModule):
+    def __init__(self, config: TrainConfig, processor: Processor, model: MobileVLA):
+        super().__init__()
+        self.config = config
+        self.processor = processor
+        self.model = model
+        self._val_sums = torch.zeros(3)
+
+    def _log_losses(self, prefix: str, losses: dict[str, torch.Tensor], batch_size: int, on_step: bool) -> None:
+        for name, value in losses.items():
+            self.log(f"{prefix}/{name}", value.detach(), on_step=on_step, on_epoch=not on_step,
+                     prog_bar=name == "loss", batch_size=batch_size, sync_dist=not on_step)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        losses, out = self.model.compute_losses(batch)
+        bs = batch["pixel_values"].shape[0]
+        self._log_losses("train", losses, bs, on_step=True)
+        sq, ab, n = velocity_errors(out, batch, self.processor)
+        self.log("train/rmse_velocity", (sq / n.clamp_min(1)).sqrt(), on_step=True, batch_size=bs)
+        self.log("train/mae_velocity", ab / n.clamp_min(1), on_step=True, batch_size=bs)
+        return losses["loss"]
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_sums = torch.zeros(3, device=self.device)
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        losses, out = self.model.compute_losses(batch)
+        self._log_losses("val", losses, batch["pixel_values"].shape[0], on_step=False)
+        self._val_sums += torch.stack(velocity_errors(out, batch, self.processor))
+
+    def on_validation_epoch_end(self) -> None:
+        # True RMSE over the whole validation set (summed over processes), not a mean of batch RMSEs.
+        sq, ab, n = self.trainer.strategy.reduce(self._val_sums, reduce_op="sum")
+        if n > 0:
+            self.log("val/rmse_velocity", (sq / n).sqrt(), sync_dist=False, rank_zero_only=True)
+            self.log("val/mae_velocity", ab / n, sync_dist=False, rank_zero_only=True)
+
+    def configure_optimizers(self):
+        o = self.config.optim
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay, betas=tuple(o.betas))
+        total = int(self.trainer.estimated_stepping_batches)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: warmup_cosine(step, o.warmup_steps, total, o.min_lr_ratio)
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
