@@ -1,14 +1,65 @@
-"""`mobile-vla eval-sim` (not yet implemented)."""
+"""`mobile-vla eval-sim`: closed-loop success per instruction side in the simulator."""
 
 from __future__ import annotations
 
+import json
+
 
 def register(sub) -> None:
-    p = sub.add_parser("eval-sim", help="(not yet implemented)")
+    p = sub.add_parser("eval-sim", help="closed-loop evaluation in the simulator, per instruction side")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="checkpoint directory (in-process policy)")
+    src.add_argument("--server", help="ws://HOST:PORT of a `mobile-vla serve` policy server")
+    p.add_argument("--token", help="API token for --server")
+    p.add_argument("--episodes", type=int, default=20, help="episodes in total (scenes x 2 sides)")
+    p.add_argument("--seed", type=int, default=0, help="evaluation scene stream (disjoint from collection)")
+    p.add_argument("--strategy", choices=("first", "chunk", "ensemble"), default="first",
+                   help="how chunks become commands")
+    p.add_argument("--heldout-phrasings", action="store_true",
+                   help="use paraphrases that no training template contains")
+    p.add_argument("--video", metavar="DIR", help="write a few rollouts as GIFs")
+    p.add_argument("--plot", metavar="FILE.png", help="top-down plot of the rollouts")
+    p.add_argument("--records", metavar="FILE.json", help="write per-episode trajectories")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_run)
 
 
 def _run(args) -> int:
-    from mobile_vla.errors import MobileVLAError
+    from mobile_vla.cli import emit
+    from mobile_vla.eval.closed_loop import evaluate_closed_loop
 
-    raise MobileVLAError("'eval-sim' is not implemented yet")
+    if args.server:
+        from mobile_vla.serve.client import RemotePolicy
+
+        policy = RemotePolicy(args.server, token=args.token)
+    else:
+        from mobile_vla import Policy
+
+        policy = Policy.from_checkpoint(args.checkpoint)
+    try:
+        report = evaluate_closed_loop(policy, args.episodes, args.seed, args.strategy,
+                                      heldout_phrasings=args.heldout_phrasings, video_dir=args.video,
+                                      progress=not args.json)
+    finally:
+        if hasattr(policy, "close"):
+            policy.close()
+    records = report.pop("records")
+    if args.records:
+        from pathlib import Path
+
+        Path(args.records).write_text(json.dumps(records))
+    if args.plot:
+        from mobile_vla.sim.plot import plot_records
+
+        plot_records(records, args.plot, title=f"closed loop, {args.strategy}")
+    emit(report, args.json, format_closed_loop(report))
+    return 0
+
+
+def format_closed_loop(report: dict) -> str:
+    lines = [f"{'':9}{'success':>9}{'collision':>11}{'timeout':>9}{'side acc':>10}{'steps':>7}"]
+    for key in ("left", "right", "overall"):
+        r = report[key]
+        lines.append(f"{key:9}{r['success_rate']:9.2f}{r['collision_rate']:11.2f}{r['timeout_rate']:9.2f}"
+                     f"{r['side_accuracy']:10.2f}{r['mean_steps']:7.1f}")
+    return "\n".join(lines)

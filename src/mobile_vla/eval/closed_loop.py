@@ -2,8 +2,8 @@
 
 The policy is reached through the same streaming API a robot uses (``new_session`` /
 ``step``), in-process (:class:`mobile_vla.Policy`) or over the network
-(:class:`mobile_vla.serve.client.RemotePolicy`), and driven by the robot client's
-:class:`~mobile_vla.serve.client.PolicyClient`, whose chunk executor turns chunks into commands. Scenes come from the simulator's
+(:class:`mobile_vla.serve.client.RemotePolicy`); the shared chunk executor turns chunks
+into commands as on the robot. Scenes come from the simulator's
 evaluation seed stream, disjoint from every collection stream.
 """
 
