@@ -162,16 +162,18 @@ class RemotePolicy:
 
 
 class PolicyClient:
-    """Closed-loop controller over a remote policy, executing chunks like ``eval-sim --strategy``.
+    """Closed-loop controller executing chunks like ``eval-sim --strategy``.
 
-    ``act`` queries the server every control step (so the server-side history sees every
-    frame, as in-process inference does) and lets the executor pick the command.
+    ``policy`` is a :class:`RemotePolicy` or an in-process :class:`mobile_vla.Policy` (same
+    interface), so simulation and robot run the very same controller. ``act`` queries the
+    policy every control step (the session's history sees every frame) and lets the executor
+    pick the command.
     """
 
-    def __init__(self, policy: RemotePolicy, strategy: str = "first", decay: float = 0.5):
+    def __init__(self, policy: Any, strategy: str = "first", decay: float = 0.5):
         self.policy = policy
         self.executor = ChunkExecutor(strategy, decay)
-        self.session: RemoteSession | None = None
+        self.session: Any = None
 
     def reset(self, instruction: str) -> None:
         if self.session is None:
@@ -191,4 +193,4 @@ class PolicyClient:
 
     @property
     def last_timing(self) -> dict[str, float]:
-        return self.session.last_timing if self.session else {}
+        return getattr(self.session, "last_timing", {})  # in-process sessions have none

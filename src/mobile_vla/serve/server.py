@@ -104,7 +104,7 @@ class PolicyServer:
             self.port = server.sockets[0].getsockname()[1]
             log.info(
                 "serving %s on ws://%s:%d (auth %s, cap %d bytes, %d worker(s))",
-                self.policy.metadata.get("model_name", "policy"),
+                _model_name(self.policy.metadata),
                 cfg.host,
                 self.port,
                 "on" if cfg.token else "off",
@@ -138,12 +138,23 @@ class PolicyServer:
     # ------------------------------------------------------------------ connection
 
     def handshake(self, authenticated: bool) -> dict[str, Any]:
-        """The metadata map sent on connect (also what openpi's ``get_server_metadata`` returns)."""
+        """The metadata map sent on connect (also what openpi's ``get_server_metadata`` returns).
+
+        The documented keys are always present; the policy's other metadata rides along.
+        """
+        meta = self.policy.metadata
         return {
             "type": "handshake",
             "protocol": protocol.PROTOCOL_NAME,
             "protocol_version": protocol.PROTOCOL_VERSION,
-            **self.policy.metadata,
+            **meta,
+            "model_name": _model_name(meta),
+            "action_names": list(meta["action_names"]),
+            "action_units": list(meta.get("action_units", meta.get("units", []))),
+            "chunk_size": int(meta["chunk_size"]),
+            "window_size": int(meta["window_size"]),
+            "image_size": int(meta["image_size"]),
+            "instruction_format": str(meta.get("instruction_format", "free text")),
             "channel_orders": list(protocol.CHANNEL_ORDERS),
             "max_message_bytes": self.config.max_message_bytes,
             "auth_required": not authenticated,
@@ -251,7 +262,7 @@ class PolicyServer:
         return {
             "type": "health",
             "status": "ok",
-            "model_name": self.policy.metadata.get("model_name"),
+            "model_name": _model_name(self.policy.metadata),
             "connections": len(self._connections),
             "sessions": sum(c.session is not None for c in self._connections.values()),
             "steps_served": self._steps,
@@ -268,6 +279,10 @@ def _timed_step(session, image: np.ndarray, order: str) -> tuple[np.ndarray, flo
             f"policy returned a bad chunk: shape {actions.shape}, finite={np.isfinite(actions).all()}"
         )
     return actions, elapsed
+
+
+def _model_name(meta: dict[str, Any]) -> str:
+    return str(meta.get("model_name", meta.get("model", "policy")))
 
 
 def _same(given: str, expected: str | None) -> bool:
