@@ -17,6 +17,7 @@ from data_fixtures import (
     write_sim_pair,
 )
 from mobile_vla.data import cache as cache_module
+from mobile_vla.data.augment import mirror_frames
 from mobile_vla.data.dataset import MobileVLAH5Dataset, action_stats
 from mobile_vla.data.instructions import canonical_instruction, mirror_instruction
 from mobile_vla.data.labels import (
@@ -301,3 +302,11 @@ def test_class_weights_inverse_frequency():
     w = class_weights(np.array([1, 1, 1, 3, IGNORE_INDEX]))
     assert w[0] == 0 and w[1] < w[3] and np.isclose(w[[1, 3]].mean(), 1.0)
     assert np.isclose(w[3] / w[1], 3.0)
+
+
+def test_mirror_frames_numpy_and_torch_agree():
+    frames = np.stack([frame_bgr(0, (4, 6)), frame_bgr(1, (4, 6))])
+    flipped = mirror_frames(frames)
+    assert tuple(flipped[0, 0, 0]) == tuple(frames[0, 0, -1]) and flipped.flags.c_contiguous
+    chw = torch.from_numpy(frames).movedim(-1, -3)
+    assert torch.equal(mirror_frames(chw), torch.from_numpy(flipped).movedim(-1, -3))

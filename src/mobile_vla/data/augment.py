@@ -14,6 +14,7 @@ system: the side must not be readable off the image alone). A mirrored sample ha
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from mobile_vla.data.instructions import mirror_instruction
 
@@ -27,17 +28,19 @@ def mirror_actions(actions: np.ndarray) -> np.ndarray:
     return a * MIRROR_SIGNS[: a.shape[-1]]
 
 
-def mirror_frames(frames: np.ndarray) -> np.ndarray:
-    """``(..., H, W, C)`` → flipped left-right along ``W`` (contiguous copy)."""
+def mirror_frames(frames: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """Flip left-right: numpy ``(..., H, W, C)`` along ``W``, or torch ``(..., C, H, W)`` along ``W``."""
+    if isinstance(frames, torch.Tensor):
+        return frames.flip(-1)
     return np.ascontiguousarray(np.asarray(frames)[..., :, ::-1, :])
 
 
-def mirror_sample(
-    frames: np.ndarray, instruction: str, actions: np.ndarray, counterfactual: np.ndarray | None
-) -> tuple[np.ndarray, str, np.ndarray, np.ndarray | None]:
-    """Mirror one sample: frames ``(T, H, W, 3)``, instruction, actions ``(T, 3)``, cf ``(T, 3)``|None."""
+def mirror_labels(
+    instruction: str, actions: np.ndarray, counterfactual: np.ndarray | None
+) -> tuple[str, np.ndarray, np.ndarray | None]:
+    """The labels of a mirrored sample: instruction, actions ``(T, 3)``, counterfactual ``(T, 3)`` | None."""
     cf = None if counterfactual is None else mirror_actions(counterfactual)
-    return mirror_frames(frames), mirror_instruction(instruction), mirror_actions(actions), cf
+    return mirror_instruction(instruction), mirror_actions(actions), cf
 
 
 def color_jitter(frames: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
