@@ -107,9 +107,21 @@ def expected_actions(policy, frames: np.ndarray, prompts: list[str]) -> list[np.
     return out
 
 
-@pytest.mark.parametrize("token", [None, TOKEN], ids=["no-token", "token"])
-def test_openpi_client_gets_the_in_process_actions(openpi_python, tmp_path, token):
-    policy = FakePolicy()
+@pytest.fixture(scope="module")
+def tiny_policy(tmp_path_factory):
+    from mobile_vla import Policy
+    from mobile_vla.train.checkpoint import init_checkpoint
+
+    return Policy.from_checkpoint(init_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny"), device="cpu")
+
+
+@pytest.mark.parametrize(
+    "kind, token",
+    [("fake", None), ("fake", TOKEN), ("tiny", TOKEN)],
+    ids=["fake", "fake-token", "tiny-token"],
+)
+def test_openpi_client_gets_the_in_process_actions(openpi_python, tmp_path, request, kind, token):
+    policy = FakePolicy() if kind == "fake" else request.getfixturevalue("tiny_policy")
     rng = np.random.default_rng(7)
     frames = rng.integers(0, 256, (6, 60, 80, 3), dtype=np.uint8)
     prompts = [LEFT] * 3 + [RIGHT] * 3
@@ -117,8 +129,10 @@ def test_openpi_client_gets_the_in_process_actions(openpi_python, tmp_path, toke
         out = drive(openpi_python, tmp_path, server.url, frames, prompts, api_key=token)
     assert out["metadata"]["type"] == "handshake" and out["metadata"]["chunk_size"] == policy.chunk_size
     assert out["metadata"]["action_units"] == ["m/s", "m/s"]
-    for got, want in zip(out["actions"], expected_actions(policy, frames, prompts)):
-        np.testing.assert_array_equal(np.asarray(got, np.float32), want)
+    want = expected_actions(policy, frames, prompts)
+    assert len(out["actions"]) == len(want)
+    for got, expected in zip(out["actions"], want):
+        np.testing.assert_allclose(np.asarray(got, np.float32), expected, rtol=0, atol=1e-6)
     # openpi's client turns our text-frame error into RuntimeError, and the connection keeps serving
     assert len(out["errors"]) == 1 and "dtype uint8, got float32" in out["errors"][0]
     assert np.asarray(out["after_error"]).shape == (policy.chunk_size, 2)
