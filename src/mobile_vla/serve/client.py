@@ -15,6 +15,7 @@ use it unchanged.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -34,13 +35,18 @@ class RemoteError(MobileVLAError):
 
 
 class _Channel:
-    """One websocket connection: handshake on open, then strict request → reply."""
+    """One websocket connection: handshake on open, then strict request → reply.
+
+    A reply that does not come within ``timeout_s`` marks the channel ``broken`` and closes
+    it: a late reply would otherwise be read as the answer to the next request.
+    """
 
     def __init__(self, url: str, token: str | None, token_in: str, timeout_s: float):
         if token_in not in TOKEN_PLACES:
             raise MobileVLAError(f"token_in must be one of {TOKEN_PLACES}, got {token_in!r}")
         self.url = url
         self.timeout_s = timeout_s
+        self.broken = False
         headers = {"Authorization": f"{AUTH_SCHEME} {token}"} if token and token_in == "header" else None
         try:
             self._ws: ClientConnection = connect(
@@ -60,9 +66,12 @@ class _Channel:
             self.request({"type": "auth", "token": token})
 
     def request(self, message: dict[str, Any]) -> dict[str, Any]:
+        if self.broken:
+            raise RemoteError(f"{self.url}: connection is closed after an earlier failure")
         try:
             self._ws.send(protocol.pack(message))
         except WebSocketException as exc:
+            self._break()
             raise RemoteError(f"{self.url}: connection lost while sending: {exc}") from None
         reply = self._receive()
         if reply.get("type") == "error":
@@ -73,8 +82,10 @@ class _Channel:
         try:
             data = self._ws.recv(timeout=self.timeout_s)
         except TimeoutError:
+            self._break()
             raise RemoteError(f"{self.url}: no reply within {self.timeout_s} s") from None
         except WebSocketException as exc:
+            self._break()
             raise RemoteError(f"{self.url}: connection closed: {exc}") from None
         if isinstance(data, str):  # openpi convention: a text frame is an error
             raise RemoteError(f"{self.url}: server error: {data}")
@@ -83,15 +94,24 @@ class _Channel:
             raise RemoteError(f"{self.url}: reply is not a map: {reply!r}")
         return reply
 
+    def _break(self) -> None:
+        self.broken = True
+        self._ws.close()
+
     def close(self) -> None:
         self._ws.close()
 
 
 class RemoteSession:
-    """A server-side session: the same ``step`` / ``reset`` as an in-process session."""
+    """A server-side session: the same ``step`` / ``reset`` as an in-process session.
 
-    def __init__(self, channel: _Channel, instruction: str):
-        self._channel = channel
+    After a timeout or a lost connection, the next call reconnects and restarts the session
+    (the server-side history starts again from that frame).
+    """
+
+    def __init__(self, open_channel: Callable[[], _Channel], instruction: str):
+        self._open = open_channel
+        self._channel = open_channel()
         self.instruction = instruction
         self.last_timing: dict[str, float] = {}
         self.reset(instruction)
@@ -100,11 +120,15 @@ class RemoteSession:
         """Clear the frame history (optionally switching instruction)."""
         if instruction is not None:
             self.instruction = instruction
+        if self._channel.broken:
+            self._channel = self._open()
         self._channel.request({"type": "reset", "instruction": self.instruction})
 
     def step(self, frame: np.ndarray, channel_order: str = "rgb") -> np.ndarray:
         """``frame``: ``(H, W, 3)`` uint8 of any size → chunk ``(N, 2)`` float32 in m/s."""
         frame = np.ascontiguousarray(frame)
+        if self._channel.broken:
+            self.reset()
         sent = time.perf_counter()
         reply = self._channel.request(
             {"type": "step", "image": frame, "channel_order": channel_order, "timestamp": time.time()}
@@ -141,7 +165,7 @@ class RemotePolicy:
         return _Channel(self.url, self._token, self._token_in, self.timeout_s)
 
     def new_session(self, instruction: str) -> RemoteSession:
-        session = RemoteSession(self._open(), instruction)
+        session = RemoteSession(self._open, instruction)
         self._sessions.append(session)
         return session
 
