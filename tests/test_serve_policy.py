@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
 import pytest
 
-from mobile_vla.serve.client import PolicyClient, RemotePolicy
+from mobile_vla.serve.client import PolicyClient, RemoteError, RemotePolicy
 from mobile_vla.serve.fake import FakePolicy
 from mobile_vla.serve.server import ServerConfig, serve_in_thread
 
@@ -16,11 +20,17 @@ RIGHT = "Navigate around the obstacle on the right side and reach the cup"
 
 
 @pytest.fixture(scope="module")
-def tiny_policy(tmp_path_factory):
-    from mobile_vla import Policy
+def tiny_checkpoint(tmp_path_factory):
     from mobile_vla.train.checkpoint import init_checkpoint
 
-    return Policy.from_checkpoint(init_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny"), device="cpu")
+    return init_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def tiny_policy(tiny_checkpoint):
+    from mobile_vla import Policy
+
+    return Policy.from_checkpoint(tiny_checkpoint, device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +119,42 @@ def test_eval_closed_loop_report_is_the_same_through_the_server():
     for a, b in zip(served["records"], local["records"]):
         assert a["instruction"] == b["instruction"] and a["steps"] == b["steps"]
         np.testing.assert_allclose(a["trajectory"], b["trajectory"], atol=1e-6)
+
+
+def test_cli_serves_a_checkpoint_with_a_token(tiny_checkpoint, tiny_policy):
+    """``mobile-vla serve --json`` prints one JSON object once listening, then serves."""
+    env = {**os.environ, "MOBILE_VLA_TOKEN": "cli-token"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "mobile_vla.cli",
+        "serve",
+        "--checkpoint",
+        str(tiny_checkpoint),
+        "--port",
+        "0",
+    ]
+    proc = subprocess.Popen(
+        [*cmd, "--json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+    )
+    try:
+        lines = []
+        while not lines or lines[-1] != "}":  # the pretty-printed JSON object ends with a lone brace
+            line = proc.stdout.readline()
+            assert line, "server exited before listening"
+            lines.append(line.rstrip("\n"))
+        ready = json.loads("\n".join(lines))
+        assert ready["url"].startswith("ws://127.0.0.1:") and ready["chunk_size"] == tiny_policy.chunk_size
+        with pytest.raises(RemoteError, match="unauthorized"):
+            RemotePolicy(ready["url"]).new_session(LEFT)
+        with RemotePolicy(ready["url"], token="cli-token") as remote:
+            frame = frames(1, seed=9)[0]
+            np.testing.assert_allclose(
+                remote.new_session(LEFT).step(frame),
+                tiny_policy.new_session(LEFT).step(frame),
+                atol=1e-6,
+                rtol=0,
+            )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
