@@ -310,3 +310,23 @@ def test_mirror_frames_numpy_and_torch_agree():
     assert tuple(flipped[0, 0, 0]) == tuple(frames[0, 0, -1]) and flipped.flags.c_contiguous
     chw = torch.from_numpy(frames).movedim(-1, -3)
     assert torch.equal(mirror_frames(chw), torch.from_numpy(flipped).movedim(-1, -3))
+
+
+def test_items_need_fitted_action_stats(tmp_path):
+    write_sim_episode(tmp_path, 9)
+    processor = tiny_processor()
+    processor.config.action_stats = None
+    ds = MobileVLAH5Dataset(tmp_path, processor)  # construction is fine: stats are fitted after
+    with pytest.raises(MobileVLAError, match="action statistics"):
+        ds[0]
+    processor.fit_action_stats(ds.all_actions())
+    assert ds[0]["actions"].abs().max() <= 1.0
+
+
+def test_works_with_a_dataloader(tmp_path, processor):
+    write_sim_pair(tmp_path, 10, num_frames=10)
+    ds = MobileVLAH5Dataset(tmp_path, processor, window_size=4, fwd_pred_next_n=2)
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, collate_fn=ds.collater, num_workers=1)
+    batches = list(loader)
+    assert sum(len(b["episode_id"]) for b in batches) == len(ds) == 14
+    assert batches[0]["pixel_values"].shape == (4, 4, 3, 112, 112)
