@@ -43,7 +43,7 @@ class CheckpointDirCallback(L.Callback):
     def save(self, trainer: L.Trainer, pl_module: MobileVLAModule) -> None:
         step = trainer.global_step
         lightning_state = self.directory.parent / f".{self.directory.name}-{step}-{os.getpid()}.ckpt"
-        trainer.save_checkpoint(lightning_state)  # collective: every rank calls it
+        trainer.save_checkpoint(lightning_state, weights_only=False)  # collective: every rank calls it
         if trainer.is_global_zero:
             state = {"step": step, "epoch": trainer.current_epoch, "metrics": _metrics(trainer)}
             ckpt.save_checkpoint(self.directory, pl_module.model, self.config, pl_module.processor, state,

@@ -136,7 +136,11 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu"
     if not file.is_file():
         raise MobileVLAError(f"{file}: weights not found")
     weights = load_file(str(file))
-    missing, unexpected = model.load_state_dict(weights, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+    except RuntimeError as exc:  # shape mismatch
+        first = str(exc).split("\n\t")[1] if "\n\t" in str(exc) else str(exc)
+        raise MobileVLAError(f"{file}: weights do not match the configured model ({first})") from None
     if missing or unexpected:
         raise MobileVLAError(
             f"{file}: weights do not match the configured model (missing {missing[:5]}, unexpected {unexpected[:5]})"
