@@ -1,14 +1,109 @@
-"""`mobile-vla sim` (not yet implemented)."""
+"""`mobile-vla sim`: collect paired episodes, check the expert in closed loop, plot trajectories."""
 
 from __future__ import annotations
 
+import argparse
+
 
 def register(sub) -> None:
-    p = sub.add_parser("sim", help="(not yet implemented)")
-    p.set_defaults(func=_run)
+    p = sub.add_parser("sim", help="MuJoCo simulator: collect episodes, evaluate the expert, plot")
+    ssub = p.add_subparsers(dest="sim_command", metavar="SIM_COMMAND", required=True)
+
+    c = ssub.add_parser("collect", help="record paired (left/right) episodes in the robot's HDF5 format")
+    c.add_argument("--out", required=True, help="output directory")
+    c.add_argument("--episodes", type=int, required=True, help="number of episodes (rounded up to even: pairs)")
+    c.add_argument("--seed", type=int, default=0, help="base seed (same seed, same files)")
+    c.add_argument("--workers", type=int, default=1, help="worker processes")
+    c.add_argument("--image-size", type=int, default=112, help="frame size in pixels (S×S)")
+    c.add_argument("--style", choices=("continuous", "discrete"), default="continuous",
+                   help="expert style: smooth velocities or teleop-like ±1.15/0 keys")
+    c.add_argument("--noise", type=float, default=0.5,
+                   help="fraction of episodes with perturbed executed actions (labels stay clean)")
+    c.add_argument("--noise-prob", type=float, default=0.3, help="per-step perturbation probability")
+    c.add_argument("--noise-std", type=float, default=0.5, help="perturbation std, m/s (continuous style)")
+    c.add_argument("--policy", default=None, help="checkpoint dir: record DAgger rollouts of this policy")
+    c.add_argument("--beta", type=float, default=0.0,
+                   help="DAgger expert-mixing probability: each step executes the expert's action with "
+                        "probability beta, the policy's otherwise (labels are always the expert's)")
+    c.add_argument("--layout", choices=("images", "observations/images"), default="images")
+    c.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    c.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    c.set_defaults(func=_collect)
+
+    e = ssub.add_parser("expert-eval", help="run the expert in closed loop on fresh scenes")
+    e.add_argument("--episodes", type=int, default=100)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--style", choices=("continuous", "discrete"), default="continuous")
+    e.add_argument("--out", default=None, help="also write rollouts.jsonl here (for `sim plot`)")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.set_defaults(func=_expert_eval)
+
+    pl = ssub.add_parser("plot", help="top-down trajectories coloured by instruction")
+    pl.add_argument("source", help="directory of sim episodes and/or *.jsonl rollout records")
+    pl.add_argument("--out", required=True, help="PNG file to write")
+    pl.add_argument("--max-scenes", type=int, default=16)
+    pl.add_argument("--json", action="store_true")
+    pl.set_defaults(func=_plot)
 
 
-def _run(args) -> int:
+def _check(condition: bool, message: str) -> None:
     from mobile_vla.errors import MobileVLAError
 
-    raise MobileVLAError("'sim' is not implemented yet")
+    if not condition:
+        raise MobileVLAError(message)
+
+
+def _collect(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mobile_vla.cli import emit
+    from mobile_vla.sim.collect import CollectConfig, collect
+    from mobile_vla.sim.controllers import PolicyControllerFactory
+    from mobile_vla.sim.expert import ExpertConfig, NoiseConfig
+
+    _check(args.episodes > 0, f"--episodes must be positive, got {args.episodes}")
+    _check(args.workers > 0, f"--workers must be positive, got {args.workers}")
+    _check(16 <= args.image_size <= 1024, f"--image-size must be in [16, 1024], got {args.image_size}")
+    _check(0.0 <= args.noise <= 1.0, f"--noise must be a fraction in [0, 1], got {args.noise}")
+    _check(0.0 <= args.beta <= 1.0, f"--beta must be in [0, 1], got {args.beta}")
+    factory = None
+    if args.policy is not None:
+        _check(Path(args.policy).is_dir(), f"--policy {args.policy}: not a checkpoint directory")
+        factory = PolicyControllerFactory(str(args.policy))
+    cfg = CollectConfig(
+        out=Path(args.out), episodes=args.episodes, seed=args.seed, image_size=args.image_size,
+        expert=ExpertConfig(style=args.style), noise_fraction=args.noise,
+        noise=NoiseConfig(prob=args.noise_prob, std=args.noise_std), beta=args.beta, layout=args.layout,
+    )
+    summary = collect(cfg, workers=args.workers, controller_factory=factory, progress=not args.no_progress)
+    text = (f"wrote {summary['written']} episodes to {summary['out']} (skipped {summary['skipped']} existing) "
+            f"in {summary['seconds']} s")
+    emit(summary, args.json, text)
+    return 0
+
+
+def _expert_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mobile_vla.cli import emit
+    from mobile_vla.sim.evaluate import expert_eval
+    from mobile_vla.sim.expert import ExpertConfig
+
+    _check(args.episodes > 0, f"--episodes must be positive, got {args.episodes}")
+    records = Path(args.out) / "rollouts.jsonl" if args.out else None
+    s = expert_eval(args.episodes, args.seed, ExpertConfig(style=args.style), records)
+    text = (f"expert ({s['style']}) on {s['episodes']} episodes: success_rate {s['success_rate']:.3f}  "
+            f"side_accuracy {s['side_accuracy']:.3f}  collision_rate {s['collision_rate']:.3f}  "
+            f"mean_steps {s['mean_steps']:.1f}")
+    emit(s, args.json, text)
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from mobile_vla.cli import emit
+    from mobile_vla.sim.plot import load_records, plot_trajectories
+
+    records = load_records(args.source)
+    out = plot_trajectories(records, args.out, args.max_scenes)
+    emit({"out": str(out), "trajectories": len(records)}, args.json, f"wrote {out} ({len(records)} trajectories)")
+    return 0

@@ -1,0 +1,201 @@
+"""Paired, deterministic, resumable episode collection (``mobile-vla sim collect``).
+
+Scene ``i`` of a run with base seed ``s`` has seed :func:`scene_seed(s, i)` and is recorded
+twice, with a left and a right instruction (same scene, same start pose). Everything an
+episode contains derives from ``(s, i, side)``, so the output does not depend on the number
+of workers or on interruptions. Files are written atomically by ``write_episode``; a rerun
+skips episodes whose final file exists and removes stale ``*.h5.tmp`` files of killed runs.
+
+DAgger (``controller_factory``, ``--policy``): at each step the expert's action is executed
+with probability ``beta`` and the policy's otherwise; the recorded ``actions`` are always the
+expert's clean labels at the visited states.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import multiprocessing as mp
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mobile_vla.data.episode import Episode, Scenario, format_episode_name, write_episode
+from mobile_vla.data.instructions import SIDES, sample_instruction
+from mobile_vla.sim.expert import ExpertConfig, NoiseConfig
+from mobile_vla.sim.rollout import Controller, RolloutResult, run_episode
+from mobile_vla.sim.scene import SceneSpec, sample_scene, scene_seed
+from mobile_vla.sim.world import World
+
+log = logging.getLogger(__name__)
+_EPOCH = dt.datetime(2030, 1, 1)  # simulated stamps: far from real recordings, deterministic
+NOISY_ATTEMPTS = 3  # a noisy rollout that collides is retried with fresh noise, then recorded clean
+
+
+@dataclasses.dataclass(frozen=True)
+class CollectConfig:
+    """What ``sim collect`` records.
+
+    Attributes:
+        out: output directory.
+        episodes: number of episodes (rounded up to an even number: scenes come in pairs).
+        seed: base seed; the same seed gives the same files.
+        image_size: rendered frame size S (frames are S×S).
+        expert: the expert's driving style and geometry.
+        noise_fraction: fraction of episodes whose executed expert actions are perturbed.
+        noise: perturbation strength.
+        beta: DAgger expert-mixing probability (only with a controller).
+        layout: HDF5 image key layout (``images`` or ``observations/images``).
+    """
+
+    out: Path
+    episodes: int
+    seed: int = 0
+    image_size: int = 112
+    expert: ExpertConfig = ExpertConfig()
+    noise_fraction: float = 0.5
+    noise: NoiseConfig = NoiseConfig()
+    beta: float = 0.0
+    layout: str = "images"
+
+    @property
+    def num_scenes(self) -> int:
+        return (int(self.episodes) + 1) // 2
+
+
+def episode_path(cfg: CollectConfig, index: int, scene: SceneSpec, side: str, tag: str) -> Path:
+    """``episode_{stamp}_{N}box_{hori|vert}_{side}_core_{distance}_{tag}{seed}-{index}.h5``."""
+    scenario = Scenario(side=side, boxes=scene.num_boxes, orientation=scene.orientation, kind="core",
+                        distance=scene.distance)
+    return Path(cfg.out) / format_episode_name(scenario, _stamp(index).strftime("%Y%m%d_%H%M%S"),
+                                               suffix=f"{tag}{cfg.seed}-{index:06d}")
+
+
+def _stamp(index: int) -> dt.datetime:
+    return _EPOCH + dt.timedelta(minutes=int(index))
+
+
+def _episode(cfg: CollectConfig, index: int, scene: SceneSpec, result: RolloutResult, noisy: bool,
+             source: str) -> Episode:
+    stamp = _stamp(index)
+    attrs: dict[str, Any] = {
+        "total_duration": round(result.steps * 0.4, 3),
+        "obstacle_layout_type": f"{scene.num_boxes}box_{scene.orientation}",
+        "time_period": "simulated",
+        "collection_datetime": stamp.isoformat(),
+        "collection_hour": stamp.hour,
+        "collection_minute": stamp.minute,
+        "scene_id": f"sim{cfg.seed}-{index:06d}",
+        "scene_seed": scene.seed,
+        "boxes": scene.num_boxes,
+        "orientation": scene.orientation,
+        "side": result.side,
+        "source": source,
+        "expert_style": cfg.expert.style,
+        "noisy": noisy,
+        "success": result.success,
+        "collision": result.collision,
+        "passed_side": result.passed_side or "none",
+        "expert_executed_fraction": float(result.expert_executed.mean()),
+        "trajectory": result.poses,  # (T+1, 3) x, y, yaw: for plots and diagnostics
+        "obstacles": scene.obstacles_array(),  # (n_boxes, 4) x, y, half_x, half_y
+        "target_xy": np.asarray(scene.target_xy, np.float32),
+    }
+    return Episode(
+        images=np.ascontiguousarray(result.frames[..., ::-1]),  # RGB render → BGR on disk
+        actions=result.labels,
+        instruction=result.instruction,
+        attrs=attrs,
+        counterfactual_actions=result.counterfactual,
+    )
+
+
+def record_scene(world: World, cfg: CollectConfig, index: int, controller: Controller | None = None) -> list[Path]:
+    """Record both sides of scene ``index`` (skipping existing files). Returns the paths written."""
+    scene = sample_scene(scene_seed(cfg.seed, index))
+    tag = "dag" if controller is not None else "sim"
+    written = []
+    for side_index, side in enumerate(SIDES):
+        path = episode_path(cfg, index, scene, side, tag)
+        if path.exists():
+            continue
+        rng = np.random.default_rng(np.random.SeedSequence([scene.seed, side_index]))
+        instruction = sample_instruction(side, rng)
+        noisy = controller is None and rng.random() < cfg.noise_fraction
+        for attempt in range(NOISY_ATTEMPTS + 1):
+            noise = cfg.noise if noisy and attempt < NOISY_ATTEMPTS else None
+            result = run_episode(world, scene, instruction, controller=controller, beta=cfg.beta,
+                                 expert=cfg.expert, noise=noise, rng=rng)
+            if controller is not None or not result.collision:
+                break
+        written.append(write_episode(path, _episode(cfg, index, scene, result, noise is not None, tag),
+                                     layout=cfg.layout))
+    return written
+
+
+# -- worker processes -------------------------------------------------------------------
+_worker: dict[str, Any] = {}
+
+
+def _init_worker(cfg: CollectConfig, controller_factory: Callable[[], Controller] | None) -> None:
+    _worker["world"] = World(cfg.image_size)
+    _worker["cfg"] = cfg
+    _worker["controller"] = controller_factory() if controller_factory is not None else None
+
+
+def _work(index: int) -> list[Path]:
+    return record_scene(_worker["world"], _worker["cfg"], index, _worker["controller"])
+
+
+def _results(cfg: CollectConfig, todo: list[int], workers: int,
+             controller_factory: Callable[[], Controller] | None) -> Iterator[list[Path]]:
+    if workers <= 1:
+        _init_worker(cfg, controller_factory)
+        try:
+            yield from map(_work, todo)
+        finally:
+            _worker.pop("world").close()
+        return
+    # Not fork: a parent that has rendered holds an EGL context that a forked child cannot use.
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["mobile_vla.sim.collect"])
+    with ctx.Pool(workers, _init_worker, (cfg, controller_factory)) as pool:
+        yield from pool.imap_unordered(_work, todo)
+
+
+def collect(cfg: CollectConfig, workers: int = 1, controller_factory: Callable[[], Controller] | None = None,
+            progress: bool = True) -> dict[str, Any]:
+    """Record ``cfg.episodes`` paired episodes into ``cfg.out``. Returns a summary dict."""
+    from tqdm import tqdm
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob("*.h5.tmp"):  # left behind by a killed run; never a complete episode
+        stale.unlink()
+    tag = "dag" if controller_factory is not None else "sim"
+    todo, skipped = [], 0
+    for i in range(cfg.num_scenes):
+        scene = sample_scene(scene_seed(cfg.seed, i))
+        done = sum(episode_path(cfg, i, scene, side, tag).exists() for side in SIDES)
+        skipped += done
+        if done < len(SIDES):
+            todo.append(i)
+    start, written = time.perf_counter(), []
+    bar = tqdm(total=2 * cfg.num_scenes, initial=skipped, unit="ep", desc="sim collect", disable=not progress)
+    with bar:
+        for paths in _results(cfg, todo, workers, controller_factory):
+            written += paths
+            bar.update(len(paths))
+    seconds = time.perf_counter() - start
+    return {
+        "out": str(out),
+        "episodes": 2 * cfg.num_scenes,
+        "written": len(written),
+        "skipped": skipped,
+        "seconds": round(seconds, 2),
+        "episodes_per_minute": round(60 * len(written) / seconds, 1) if written else None,
+    }
