@@ -11,6 +11,8 @@ import time
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -229,3 +231,25 @@ def test_frames_differ_between_scenes(world):
         world.reset(sample_scene(seed))
         frames.append(world.render())
     assert np.abs(frames[0].astype(int) - frames[1].astype(int)).mean() > 5
+
+
+def test_dagger_with_a_real_policy_checkpoint(tmp_path):
+    """`sim collect --policy CKPT`: a random-weight tiny checkpoint drives, the expert labels."""
+    pytest.importorskip("torch")
+    from mobile_vla.train.checkpoint import build_model, build_processor, save_checkpoint
+    from mobile_vla.train.config import load_train_config
+
+    root = Path(__file__).resolve().parents[1]
+    config = load_train_config(root / "configs" / "tiny.yaml", [
+        f"data.episodes={tmp_path}", "model.backbone.image_size=56", "model.backbone.latent_query_num=8",
+        "model.head.window_size=4", "model.head.fwd_pred_next_n=3", "model.head.lstm_hidden=32",
+        "model.head.mlp_hidden=32", "trainer.accelerator=cpu"])
+    processor = build_processor(config)
+    processor.fit_action_stats(np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32))
+    save_checkpoint(tmp_path / "ckpt", build_model(config, processor).eval(), config, processor)
+    out = tmp_path / "dagger"
+    assert main(["sim", "collect", "--out", str(out), "--episodes", "2", "--image-size", "64",
+                 "--policy", str(tmp_path / "ckpt"), "--beta", "0.5", "--no-progress"]) == 0
+    eps = [read_episode(p) for p in list_episodes(out)]
+    assert len(eps) == 2 and all(e.attrs["source"] == "dag" for e in eps)
+    assert {e.side for e in eps} == {"left", "right"}
