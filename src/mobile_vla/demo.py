@@ -102,10 +102,9 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
                         cfg.strategy, heldout_phrasings=True, progress=progress)
 
     figures = {}
-    from mobile_vla.sim.plot import plot_records
+    from mobile_vla.sim.plot import plot_trajectories
 
-    figures["rollouts"] = str(plot_records(closed["records"], out / "rollouts.png",
-                                           title="closed loop on unseen scenes"))
+    figures["rollouts"] = str(plot_trajectories(closed["records"], out / "rollouts.png"))
     curves = plot_training_curves(out, out / "training_curves.png")
     if curves:
         figures["training_curves"] = str(curves)
@@ -139,7 +138,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
         "checkpoint": str(final),
         "config": dataclasses.asdict(cfg),
     }
-    (out / "records.json").write_text(json.dumps(closed["records"]))
+    (out / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in closed["records"]))
     _write_json(out / "report.json", report)
     (out / "report.md").write_text(render_markdown(report))
     return report

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+
 
 def register(sub) -> None:
     p = sub.add_parser("demo", help="collect simulator data, train the tiny model, evaluate, write a report")
@@ -18,7 +21,8 @@ def _run(args) -> int:
     from mobile_vla.demo import load_demo_config, run_demo, summary_table
 
     cfg = load_demo_config(args.overrides, args.out, args.seed)
-    report = run_demo(cfg, progress=not args.json)
+    with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the result (Lightning prints tables)
+        report = run_demo(cfg, progress=not args.json)
     headline = {k: report[k] for k in ("success_left", "success_right", "collision_rate", "side_accuracy",
                                        "flip_divergence_ratio", "side_agreement", "train_windows",
                                        "wall_minutes", "checkpoint")}

@@ -19,7 +19,7 @@ def register(sub) -> None:
                    help="use paraphrases that no training template contains")
     p.add_argument("--video", metavar="DIR", help="write a few rollouts as GIFs")
     p.add_argument("--plot", metavar="FILE.png", help="top-down plot of the rollouts")
-    p.add_argument("--records", metavar="FILE.json", help="write per-episode trajectories")
+    p.add_argument("--records", metavar="FILE.jsonl", help="write per-episode trajectories (for `sim plot`)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_run)
 
@@ -47,11 +47,11 @@ def _run(args) -> int:
     if args.records:
         from pathlib import Path
 
-        Path(args.records).write_text(json.dumps(records))
+        Path(args.records).write_text("".join(json.dumps(r) + "\n" for r in records))
     if args.plot:
-        from mobile_vla.sim.plot import plot_records
+        from mobile_vla.sim.plot import plot_trajectories
 
-        plot_records(records, args.plot, title=f"closed loop, {args.strategy}")
+        plot_trajectories(records, args.plot)
     emit(report, args.json, format_closed_loop(report))
     return 0
 

@@ -9,7 +9,6 @@ evaluation seed stream, disjoint from every collection stream.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -22,34 +21,6 @@ from mobile_vla.data.instructions import SIDES, sample_instruction
 log = logging.getLogger(__name__)
 
 METRICS = ("success_rate", "collision_rate", "timeout_rate", "side_accuracy", "mean_steps")
-
-
-@dataclasses.dataclass
-class EpisodeOutcome:
-    side: str
-    instruction: str
-    success: bool
-    collision: bool
-    timeout: bool
-    passed_side: str | None
-    steps: int
-
-
-def summarize(outcomes: list[EpisodeOutcome]) -> dict[str, Any]:
-    """Rates over ``outcomes``. ``side_accuracy``: of the episodes that passed the obstacles,
-    the fraction that passed on the instructed side."""
-    n = len(outcomes)
-    if n == 0:
-        return {"episodes": 0, **{k: float("nan") for k in METRICS}}
-    passed = [o for o in outcomes if o.passed_side is not None]
-    return {
-        "episodes": n,
-        "success_rate": sum(o.success for o in outcomes) / n,
-        "collision_rate": sum(o.collision for o in outcomes) / n,
-        "timeout_rate": sum(o.timeout for o in outcomes) / n,
-        "side_accuracy": (sum(o.passed_side == o.side for o in passed) / len(passed)) if passed else float("nan"),
-        "mean_steps": float(np.mean([o.steps for o in outcomes])),
-    }
 
 
 def evaluate_closed_loop(
@@ -69,15 +40,16 @@ def evaluate_closed_loop(
         ``{"overall": {...}, "left": {...}, "right": {...}, "records": [...]}`` where each
         summary has :data:`METRICS` and ``records`` holds per-episode trajectories for plotting.
     """
-    from mobile_vla.serve.client import PolicyClient
+    from mobile_vla.inference.controller import PolicyController
+    from mobile_vla.sim.evaluate import summarize
     from mobile_vla.sim.rollout import run_episode
     from mobile_vla.sim.scene import eval_scene_seed, sample_scene
     from mobile_vla.sim.world import World
 
     size = image_size or int(policy.metadata["image_size"])
-    controller = PolicyClient(policy, strategy)  # the same controller a robot runs
+    controller = PolicyController(policy, strategy)  # the same controller the robot client runs
     rng = np.random.default_rng([seed, 7])  # phrasing choice; independent of the scene stream
-    outcomes: list[EpisodeOutcome] = []
+    results = []
     records: list[dict[str, Any]] = []
     video_dir = Path(video_dir) if video_dir else None
     scenes = (episodes + 1) // 2
@@ -86,22 +58,21 @@ def evaluate_closed_loop(
         for i in range(scenes):
             scene = sample_scene(eval_scene_seed(seed, i))
             for side in SIDES:
-                if len(outcomes) >= episodes:
+                if len(results) >= episodes:
                     break
                 instruction = sample_instruction(side, rng, heldout=heldout_phrasings)
-                want_video = video_dir is not None and len(outcomes) < videos
+                want_video = video_dir is not None and len(results) < videos
                 result = run_episode(world, scene, instruction, controller, beta=0.0, render=want_video)
-                outcomes.append(EpisodeOutcome(side, instruction, result.success, result.collision,
-                                               result.timeout, result.passed_side, result.steps))
+                results.append(result)
                 records.append(result.to_record(scene))
                 if want_video:
-                    write_gif(result.frames, video_dir / f"rollout_{len(outcomes) - 1:02d}_{side}.gif")
+                    write_gif(result.frames, video_dir / f"rollout_{len(results) - 1:02d}_{side}.gif")
                 bar.update(1)
-                bar.set_postfix(success=f"{np.mean([o.success for o in outcomes]):.2f}")
+                bar.set_postfix(success=f"{np.mean([r.success for r in results]):.2f}")
     bar.close()
-    report: dict[str, Any] = {"overall": summarize(outcomes)}
+    report: dict[str, Any] = {"overall": summarize(results)}
     for side in SIDES:
-        report[side] = summarize([o for o in outcomes if o.side == side])
+        report[side] = summarize(r for r in results if r.side == side)
     report["strategy"] = strategy
     report["seed"] = seed
     report["records"] = records

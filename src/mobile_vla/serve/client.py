@@ -23,7 +23,7 @@ from websockets.exceptions import InvalidStatus, WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
 from mobile_vla.errors import MobileVLAError
-from mobile_vla.inference.executor import ChunkExecutor
+from mobile_vla.inference.controller import PolicyController
 from mobile_vla.serve import protocol
 from mobile_vla.serve.server import AUTH_SCHEME
 
@@ -185,36 +185,5 @@ class RemotePolicy:
         self.close()
 
 
-class PolicyClient:
-    """Closed-loop controller executing chunks like ``eval-sim --strategy``.
-
-    ``policy`` is a :class:`RemotePolicy` or an in-process :class:`mobile_vla.Policy` (same
-    interface), so simulation and robot run the very same controller. ``act`` queries the
-    policy every control step (the session's history sees every frame) and lets the executor
-    pick the command.
-    """
-
-    def __init__(self, policy: Any, strategy: str = "first", decay: float = 0.5):
-        self.policy = policy
-        self.executor = ChunkExecutor(strategy, decay)
-        self.session: Any = None
-
-    def reset(self, instruction: str) -> None:
-        if self.session is None:
-            self.session = self.policy.new_session(instruction)
-        else:
-            self.session.reset(instruction)
-        self.executor.reset()
-
-    def act(self, obs_image_rgb: np.ndarray) -> np.ndarray:
-        """``obs_image_rgb``: ``(H, W, 3)`` uint8 → ``(3,)`` [linear_x, linear_y, angular_z] (m/s, rad/s)."""
-        if self.session is None:
-            raise MobileVLAError("PolicyClient.act called before reset(instruction)")
-        command = self.executor.act(self.session.step(obs_image_rgb, channel_order="rgb"))
-        out = np.zeros(3, dtype=np.float32)
-        out[: min(2, len(command))] = command[:2]  # the base does not rotate: angular_z stays 0
-        return out
-
-    @property
-    def last_timing(self) -> dict[str, float]:
-        return getattr(self.session, "last_timing", {})  # in-process sessions have none
+# The robot-side name of the shared closed-loop controller (chunk execution like ``eval-sim``).
+PolicyClient = PolicyController

@@ -22,10 +22,12 @@ from mobile_vla.sim.world import World
 
 def summarize(results: Iterable[RolloutResult]) -> dict[str, Any]:
     """``success_rate``, ``side_accuracy`` (passed side == instructed side), ``collision_rate``,
-    ``timeout_rate`` and ``mean_steps`` over rollouts."""
+    ``timeout_rate``, ``mean_steps`` and ``success_side_accuracy`` (of the successes, the fraction
+    that passed on the instructed side) over rollouts."""
     results = list(results)
     if not results:
         raise ValueError("no rollouts to summarize")
+    successes = [r for r in results if r.success]
     return {
         "episodes": len(results),
         "success_rate": float(np.mean([r.success for r in results])),
@@ -33,6 +35,8 @@ def summarize(results: Iterable[RolloutResult]) -> dict[str, Any]:
         "collision_rate": float(np.mean([r.collision for r in results])),
         "timeout_rate": float(np.mean([r.timeout for r in results])),
         "mean_steps": float(np.mean([r.steps for r in results])),
+        "success_side_accuracy": (float(np.mean([r.passed_side == r.side for r in successes]))
+                                  if successes else float("nan")),
     }
 
 

@@ -1,0 +1,103 @@
+"""Evaluation commands and the demo, on a tiny checkpoint trained in the test (seconds)."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from mobile_vla.cli import main
+
+# A very small recipe: the point is the plumbing and the JSON contract, not the skill.
+TINY = [
+    "model.backbone.text_dim=32", "model.backbone.text_layers=1", "model.backbone.text_heads=2",
+    "model.backbone.vision_dim=32", "model.backbone.vision_layers=1", "model.backbone.vision_heads=2",
+    "model.backbone.latent_query_num=4", "model.head.window_size=2", "model.head.fwd_pred_next_n=3",
+    "model.head.lstm_hidden=16", "model.head.mlp_hidden=16", "data.batch_size=4",
+    "trainer.val_check_interval=4", "trainer.log_every_n_steps=1", "trainer.checkpoint_every_n_steps=0",
+]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from mobile_vla.sim.collect import CollectConfig, collect
+    from mobile_vla.train.api import train
+    from mobile_vla.train.config import load_train_config
+
+    root = tmp_path_factory.mktemp("eval")
+    collect(CollectConfig(out=root / "data", episodes=8, seed=3), workers=1, progress=False)
+    cfg = load_train_config("configs/tiny.yaml",
+                            [f"data.episodes={root / 'data'}", "trainer.max_steps=4", "data.val_fraction=0.25",
+                             *TINY])
+    checkpoint = train(cfg, root / "run", trainer_kwargs={"enable_progress_bar": False})
+    return checkpoint, root / "data"
+
+
+def _json(capsys, argv):
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _rate(x):
+    return math.isnan(x) or 0.0 <= x <= 1.0
+
+
+def test_eval_reports_true_errors_per_dimension(trained, capsys):
+    checkpoint, data = trained
+    out = _json(capsys, ["eval", "--checkpoint", str(checkpoint), "--data", str(data), "--json"])
+    for scope in ("first", "chunk"):
+        assert set(out["actions"][scope]["rmse"]) == {"linear_x", "linear_y"}
+        for name in ("linear_x", "linear_y"):
+            mae, rmse = out["actions"][scope]["mae"][name], out["actions"][scope]["rmse"][name]
+            assert 0.0 <= mae <= rmse + 1e-9  # RMSE ≥ MAE always; a sqrt-of-Huber "RMSE" would break this
+    assert _rate(out["actions"]["class_agreement"]) and _rate(out["actions"]["direction_agreement"])
+    assert out["windows"] > 0 and out["actions"]["frames"] > 0
+    assert {"context_cosine", "action_difference", "flip_divergence_ratio", "side_agreement"} <= set(out["grounding"])
+
+
+def test_diagnose_json(trained, capsys, tmp_path):
+    checkpoint, data = trained
+    plot = tmp_path / "g.png"
+    out = _json(capsys, ["diagnose", "--checkpoint", str(checkpoint), "--data", str(data), "--json",
+                         "--plot", str(plot)])
+    assert -1.0 <= out["context_cosine"] <= 1.0
+    assert out["action_difference"] >= 0.0 and out["flip_divergence_ratio"] >= 0.0
+    assert _rate(out["side_agreement"])
+    assert out["report_baseline"] == {"context_cosine": 0.74, "action_difference": 0.001}
+    assert plot.stat().st_size > 0
+
+
+def test_eval_sim_json_per_side(trained, capsys, tmp_path):
+    checkpoint, _ = trained
+    out = _json(capsys, ["eval-sim", "--checkpoint", str(checkpoint), "--episodes", "4", "--seed", "1",
+                         "--strategy", "ensemble", "--json", "--video", str(tmp_path / "v"),
+                         "--plot", str(tmp_path / "r.png")])
+    assert set(out) >= {"overall", "left", "right"}
+    assert out["left"]["episodes"] == 2 and out["right"]["episodes"] == 2
+    for key in ("overall", "left", "right"):
+        for metric in ("success_rate", "collision_rate", "timeout_rate", "side_accuracy"):
+            assert _rate(out[key][metric])
+        r = out[key]
+        assert r["success_rate"] + r["collision_rate"] + r["timeout_rate"] == pytest.approx(1.0)
+        assert r["mean_steps"] >= 1
+    assert list((tmp_path / "v").glob("*.gif")) and (tmp_path / "r.png").stat().st_size > 0
+
+
+def test_demo_smoke(tmp_path, capsys):
+    out = tmp_path / "demo"
+    overrides = ["scenes=3", "workers=1", "train_steps=3", "dagger_rounds=1", "dagger_scenes=2",
+                 "dagger_steps=2", "eval_episodes=2", "heldout_episodes=2",
+                 "train_overrides=[" + ",".join(TINY) + ",data.val_fraction=0.34]"]
+    report = _json(capsys, ["demo", "--out", str(out), "--seed", "5", "--json", *overrides])
+    for key in ("success_left", "success_right", "collision_rate", "flip_divergence_ratio", "side_agreement",
+                "train_windows", "wall_minutes"):
+        assert key in report
+    assert report["train_windows"] > 0 and report["wall_minutes"] > 0
+    full = json.loads((out / "report.json").read_text())
+    assert full["train_steps"] == 5
+    assert (out / "checkpoint" / "model.safetensors").is_file()
+    assert (out / "report.md").read_text().startswith("# Mobile VLA demo report")
+    for figure in full["figures"].values():
+        assert Path(figure).stat().st_size > 0
+    assert "rollouts" in full["figures"] and "training_curves" in full["figures"]
+    assert len(list((out / "data" / "dagger_1").glob("*.h5"))) == 4
