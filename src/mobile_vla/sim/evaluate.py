@@ -23,7 +23,7 @@ from mobile_vla.sim.world import World
 def summarize(results: Iterable[RolloutResult]) -> dict[str, Any]:
     """``success_rate``, ``side_accuracy`` (passed side == instructed side), ``collision_rate``,
     ``timeout_rate``, ``mean_steps`` and ``success_side_accuracy`` (of the successes, the fraction
-    that passed on the instructed side) over rollouts."""
+    that passed on the instructed side; None without successes) over rollouts."""
     results = list(results)
     if not results:
         raise ValueError("no rollouts to summarize")
@@ -36,7 +36,7 @@ def summarize(results: Iterable[RolloutResult]) -> dict[str, Any]:
         "timeout_rate": float(np.mean([r.timeout for r in results])),
         "mean_steps": float(np.mean([r.steps for r in results])),
         "success_side_accuracy": (float(np.mean([r.passed_side == r.side for r in successes]))
-                                  if successes else float("nan")),
+                                  if successes else None),
     }
 
 
