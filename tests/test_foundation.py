@@ -58,6 +58,7 @@ def test_config_overrides_and_yaml(tmp_path):
     path.write_text("name: a\ninner:\n  rank: 4\n")
     cfg = load_config(_Outer, path, ["inner.alpha=2", "name=b"])
     assert cfg == _Outer(name="b", inner=_Inner(rank=4, alpha=2.0))
+    assert load_config(_Outer, path, ["inner.alpha=3e-4"]).inner.alpha == 3e-4  # YAML 1.1 reads a string
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         apply_overrides({}, ["novalue"])
 

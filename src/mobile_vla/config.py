@@ -68,6 +68,11 @@ def _check_scalar(tp: Any, value: Any, path: str) -> Any:
         return None
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str):
+        try:  # PyYAML (YAML 1.1) reads "3e-4" as a string; users mean a float
+            return float(value)
+        except ValueError:
+            pass
     if tp in (int, float, str, bool) and not isinstance(value, tp):
         raise ConfigError(f"{path}: expected {tp.__name__}, got {value!r}")
     if tp is int and isinstance(value, bool):

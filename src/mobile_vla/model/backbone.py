@@ -58,9 +58,9 @@ def build_kosmos2(config: BackboneConfig, vocab_size: int, architecture: dict | 
             },
             latent_query_num=config.latent_query_num,
         )
-        model = Kosmos2Model(kcfg)
+        model = _scale_image_projection(Kosmos2Model(kcfg))
     elif config.preset == "kosmos-2-random":
-        model = Kosmos2Model(Kosmos2Config())
+        model = _scale_image_projection(Kosmos2Model(Kosmos2Config()))
     else:
         try:
             model = Kosmos2Model.from_pretrained(config.pretrained_path)
@@ -73,6 +73,21 @@ def build_kosmos2(config: BackboneConfig, vocab_size: int, architecture: dict | 
             ) from None
     if model.get_input_embeddings().num_embeddings != vocab_size:
         model.resize_token_embeddings(vocab_size)  # the processor added <image>/</image>/<action>
+    return model
+
+
+def _scale_image_projection(model: nn.Module) -> nn.Module:
+    """Variance-preserving init of the image-to-text projection of a from-scratch Kosmos-2.
+
+    With ``transformers``' default init (std 0.02 in three stacked layers) random-init image
+    latents enter the LM ~30x smaller than word embeddings, with image-to-image differences
+    smaller still: the LM sees no image and training sits on the vision-blind plateau
+    (a policy that outputs the mean action per instruction). Pretrained weights never pass here.
+    """
+    proj = model.image_to_text_projection
+    with torch.no_grad():
+        for linear in (proj.dense, proj.x_attn.v_proj, proj.x_attn.out_proj):
+            nn.init.normal_(linear.weight, std=linear.in_features**-0.5)
     return model
 
 
