@@ -41,6 +41,7 @@ from mobile_vla.data.cache import load_resized_frames
 from mobile_vla.data.episode import list_episodes, read_episode
 from mobile_vla.data.instructions import mirror_instruction, other_side
 from mobile_vla.data.labels import IGNORE_INDEX, action_class
+from mobile_vla.data.scene_labels import SCENE_LABELS, SCENE_SCALE, mirror_scene, scene_labels
 from mobile_vla.errors import MobileVLAError
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class EpisodeRecord:
     actions: np.ndarray  # (T, 3) physical
     counterfactual: np.ndarray | None  # (T, 3) physical, or None
     image_shape: tuple[int, int, int]
+    scene: np.ndarray | None = None  # (T, 4) robot-frame cup/obstacle positions (simulator files)
 
     @property
     def num_frames(self) -> int:
@@ -93,6 +95,7 @@ def read_records(paths: Sequence[Path]) -> list[EpisodeRecord]:
                 actions=ep.actions,
                 counterfactual=ep.counterfactual_actions,
                 image_shape=ep.image_shape,
+                scene=scene_labels(ep.attrs, ep.num_frames),
             )
         )
     return records
@@ -274,10 +277,12 @@ class MobileVLAH5Dataset(Dataset):
 
         frames = self.frames(ep_index)[start : start + W]
         instruction, actions, cf, side = rec.instruction, rec.actions, rec.counterfactual, rec.side
+        scene = rec.scene
         mirrored = self.mirror_prob > 0 and rng.random() < self.mirror_prob
         if mirrored:
             instruction, actions, cf = mirror_labels(instruction, actions, cf)
             side = other_side(side) if side in DIRECTION_IDS else side
+            scene = mirror_scene(scene)
         frames = color_jitter(frames, self.color_jitter, rng)
 
         n = len(frames)
@@ -301,6 +306,7 @@ class MobileVLAH5Dataset(Dataset):
             "cf_actions": self._targets(cf_chunks, cf_mask),
             "cf_action_mask": torch.from_numpy(cf_mask),
             "direction": torch.tensor(DIRECTION_IDS.get(side, DIRECTION_NONE), dtype=torch.long),
+            **self._scene(scene, start, n),
             "instruction": instruction,
             "episode_id": rec.episode_id,
         }
@@ -309,6 +315,16 @@ class MobileVLAH5Dataset(Dataset):
             labels[~mask] = IGNORE_INDEX
             item["class_labels"] = torch.from_numpy(labels)
         return item
+
+    def _scene(self, scene: np.ndarray | None, start: int, n: int) -> dict[str, torch.Tensor]:
+        """``scene`` ``(W, 4)`` (scaled by :data:`SCENE_SCALE`) and ``scene_mask`` ``(W,)``."""
+        W = self.window_size
+        out = torch.zeros((W, len(SCENE_LABELS)), dtype=torch.float32)
+        mask = torch.zeros(W, dtype=torch.bool)
+        if scene is not None:
+            out[:n] = torch.from_numpy(scene[start : start + n] / SCENE_SCALE)
+            mask[:n] = True
+        return {"scene": out, "scene_mask": mask}
 
     # ------------------------------------------------------------------ batching
     def collater(self, items: list[dict]) -> dict:

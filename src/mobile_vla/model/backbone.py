@@ -58,9 +58,9 @@ def build_kosmos2(config: BackboneConfig, vocab_size: int, architecture: dict | 
             },
             latent_query_num=config.latent_query_num,
         )
-        model = _scale_image_projection(Kosmos2Model(kcfg))
+        model = _init_from_scratch(Kosmos2Model(kcfg))
     elif config.preset == "kosmos-2-random":
-        model = _scale_image_projection(Kosmos2Model(Kosmos2Config()))
+        model = _init_from_scratch(Kosmos2Model(Kosmos2Config()))
     else:
         try:
             model = Kosmos2Model.from_pretrained(config.pretrained_path)
@@ -76,18 +76,22 @@ def build_kosmos2(config: BackboneConfig, vocab_size: int, architecture: dict | 
     return model
 
 
-def _scale_image_projection(model: nn.Module) -> nn.Module:
-    """Variance-preserving init of the image-to-text projection of a from-scratch Kosmos-2.
+def _init_from_scratch(model: nn.Module) -> nn.Module:
+    """Re-initialise two parts of a random-init Kosmos-2 so that it can see (pretrained weights never pass here).
 
-    With ``transformers``' default init (std 0.02 in three stacked layers) random-init image
-    latents enter the LM ~30x smaller than word embeddings, with image-to-image differences
-    smaller still: the LM sees no image and training sits on the vision-blind plateau
-    (a policy that outputs the mean action per instruction). Pretrained weights never pass here.
+    With ``transformers``' default init (std 0.02 everywhere):
+    - image latents enter the LM ~30x smaller than word embeddings (three stacked std-0.02
+      layers in the image-to-text projection): the LM sees almost no image;
+    - the vision tower's position embeddings are ~25x smaller than the patch embeddings, so
+      the pooled image features barely depend on *where* the cup and the boxes are.
+    Either keeps training on the vision-blind plateau (the mean action per instruction).
     """
     proj = model.image_to_text_projection
+    embeddings = model.vision_model.model.embeddings
     with torch.no_grad():
         for linear in (proj.dense, proj.x_attn.v_proj, proj.x_attn.out_proj):
             nn.init.normal_(linear.weight, std=linear.in_features**-0.5)
+        nn.init.normal_(embeddings.position_embedding.weight, std=0.5)  # ≈ the patch embeddings' scale
     return model
 
 

@@ -63,6 +63,7 @@ class HeadConfig:
     mlp_hidden: int = 128
     dropout: float = 0.0
     huber_delta: float = 0.1
+    feature_norm: bool = True  # standardise per-frame features across the batch (running stats at inference)
     class_weights: list[float] | None = None  # classification: 9 weights (None = uniform)
 
 
@@ -79,6 +80,8 @@ class GroundingConfig:
     contrastive_temperature: float = 0.1
     contrastive_dim: int = 64
     pool_image_latents: bool = True  # mean-pooled image latents beside the action feature (vision path)
+    scene_aux: bool = False  # regress robot-frame cup/obstacle positions from the image (simulator labels)
+    scene_aux_weight: float = 1.0
 
 
 @dataclasses.dataclass

@@ -20,6 +20,7 @@ from torch import nn
 
 from mobile_vla.data.instructions import mirror_instruction
 from mobile_vla.data.labels import CLASS_DIRECTIONS
+from mobile_vla.data.scene_labels import SCENE_LABELS
 from mobile_vla.errors import MobileVLAError
 from mobile_vla.model.backbone import Kosmos2Backbone, Tokens
 from mobile_vla.model.config import ModelConfig
@@ -68,9 +69,15 @@ class MobileVLA(nn.Module):
         self.sentence = SentenceEncoder() if g.instruction_encoder == "sentence" else None
         embed_dim = SENTENCE_DIM if self.sentence is not None else H
         self.needs_instruction = g.film or g.contrastive
+        # Backbone states share a large common component and differ little between frames; an
+        # unnormalised head learns from them very slowly (the "mean action" plateau).
+        self.feature_norm = nn.BatchNorm1d(fused_dim) if h.feature_norm else None
         self.film_context = FiLM(embed_dim, context_dim) if g.film else None
         self.film_input = FiLM(embed_dim, fused_dim) if g.film else None
         self.direction_head = nn.Linear(fused_dim, 3) if g.direction_aux else None
+        # Vision supervision straight from simulator geometry: the image alone says where the cup
+        # and the obstacles are, which is what lets training leave the vision-blind plateau.
+        self.scene_head = nn.Linear(H, len(SCENE_LABELS)) if g.scene_aux else None
         if g.contrastive:
             self.contrast_features = nn.Linear(fused_dim, g.contrastive_dim)
             self.contrast_instruction = nn.Linear(embed_dim, g.contrastive_dim)
@@ -115,10 +122,11 @@ class MobileVLA(nn.Module):
             features = features * frame_mask[..., None, None].to(features.dtype)
         K = self.config.head.num_action_tokens
         context = features[:, :, :K]
-        ctx = context.flatten(2)
+        flat = self._normalize(features.flatten(2), frame_mask)
+        ctx, rest = flat[..., : context[0, 0].numel()], flat[..., context[0, 0].numel():]
         if self.film_context is not None:
             ctx = self.film_context(ctx, instr)
-        fused = torch.cat([ctx, features[:, :, K:].flatten(2)], -1)
+        fused = torch.cat([ctx, rest], -1)
         if self.film_input is not None:
             fused = self.film_input(fused, instr)
         direction_logits = self.direction_head(fused) if self.direction_head is not None else None
@@ -126,6 +134,17 @@ class MobileVLA(nn.Module):
             return VLAOutput(self.action_head(fused), context, fused, direction_logits)
         logits = self.action_head(fused)
         return VLAOutput(self.action_head.expected_actions(logits), context, fused, direction_logits, logits)
+
+    def _normalize(self, flat: torch.Tensor, frame_mask: torch.Tensor | None) -> torch.Tensor:
+        """Batch-standardise ``(B, W, F)`` features over valid frames (padding never enters the stats)."""
+        if self.feature_norm is None:
+            return flat
+        if frame_mask is None or not self.training:
+            return self.feature_norm(flat.reshape(-1, flat.shape[-1])).view_as(flat)
+        valid = frame_mask.bool()
+        out = torch.zeros_like(flat)
+        out[valid] = self.feature_norm(flat[valid])
+        return out
 
     def forward(self, pixel_values: torch.Tensor, tokens: Tokens, frame_mask: torch.Tensor | None = None,
                 instructions: list[str] | None = None) -> VLAOutput:
@@ -145,6 +164,7 @@ class MobileVLA(nn.Module):
         tokens = batch_tokens(batch)
         paired = g.counterfactual or g.contrastive
         latents = self.backbone.image_latents(pix.flatten(0, 1))  # one vision pass, shared by both instructions
+        image_summary = latents.mean(1)  # (B*W, H)
         rows = _repeat_rows(tokens, W)
         if paired:
             cf_rows = _repeat_rows(batch_tokens(batch, "cf_"), W)
@@ -168,6 +188,12 @@ class MobileVLA(nn.Module):
             target = batch["direction"].long().view(B, 1).expand(B, W)
             losses["loss_direction_aux"] = F.cross_entropy(out.direction_logits[valid], target[valid])
             total = total + g.direction_weight * losses["loss_direction_aux"]
+        if self.scene_head is not None and "scene" in batch:
+            pred_scene = self.scene_head(image_summary).view(B, W, -1)
+            seen = batch["scene_mask"].bool() & valid
+            if bool(seen.any()):
+                losses["loss_scene_aux"] = F.mse_loss(pred_scene[seen], batch["scene"][seen])
+                total = total + g.scene_aux_weight * losses["loss_scene_aux"]
         if paired:
             cf_instructions = [mirror_instruction(s) for s in instructions] if instructions is not None else None
             instr_cf = self.encode_instruction(batch_tokens(batch, "cf_"), cf_instructions)

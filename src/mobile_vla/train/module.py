@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 
 import lightning as L
+import numpy as np
 import torch
 
+from mobile_vla.eval.offline import grounding_from_paired, paired_outputs
 from mobile_vla.model.vla import MobileVLA, VLAOutput
 from mobile_vla.processing.processor import Processor
 from mobile_vla.train.config import TrainConfig
@@ -57,11 +59,14 @@ class MobileVLAModule(L.LightningModule):
 
     def on_validation_epoch_start(self) -> None:
         self._val_sums = torch.zeros(3, device=self.device)
+        self._val_pairs: list[dict] = []
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         losses, out = self.model.compute_losses(batch)
         self._log_losses("val", losses, batch["pixel_values"].shape[0], on_step=False)
         self._val_sums += torch.stack(velocity_errors(out, batch, self.processor))
+        if bool(batch["cf_action_mask"].any()):  # the grounding diagnostic needs counterfactual labels
+            self._val_pairs.append(paired_outputs(self.model, self.processor, batch))
 
     def on_validation_epoch_end(self) -> None:
         # True RMSE over the whole validation set (summed over processes), not a mean of batch RMSEs.
@@ -69,6 +74,12 @@ class MobileVLAModule(L.LightningModule):
         if n > 0:
             self.log("val/rmse_velocity", (sq / n).sqrt(), sync_dist=False, rank_zero_only=True)
             self.log("val/mae_velocity", ab / n, sync_dist=False, rank_zero_only=True)
+        if self._val_pairs:  # this process's share of the validation set
+            pairs = {k: np.concatenate([p[k] for p in self._val_pairs]) for k in self._val_pairs[0]}
+            if pairs["mask_mirror"].any():
+                for key, value in grounding_from_paired(pairs).items():
+                    if key != "paired_steps" and np.isfinite(value):
+                        self.log(f"val/{key}", float(value), rank_zero_only=True)
 
     def configure_optimizers(self):
         o = self.config.optim

@@ -1,0 +1,65 @@
+"""Scene labels from simulator geometry, and the auxiliary vision loss that uses them."""
+
+import numpy as np
+import pytest
+import torch
+
+from mobile_vla.data.scene_labels import SCENE_SCALE, mirror_scene, scene_labels
+from mobile_vla.model.vla import MobileVLA
+from model_fixtures import LEFT, RIGHT, processor_for, small_model_config, synthetic_batch
+
+
+def test_scene_labels_are_in_the_robot_frame():
+    attrs = {
+        "trajectory": [[0.0, 0.0, 0.0], [1.0, 0.5, np.pi / 2], [2.0, 0.0, 0.0]],
+        "obstacles": [[2.0, -0.5, 0.2, 0.2], [2.0, 0.5, 0.2, 0.2]],
+        "target_xy": [3.0, 0.0],
+    }
+    labels = scene_labels(attrs, num_frames=2)
+    assert labels.shape == (2, 4)
+    np.testing.assert_allclose(labels[0], [3.0, 0.0, 2.0, 0.0], atol=1e-6)  # straight ahead
+    # facing +y (left) from (1, 0.5): the cup at (3, 0) is 0.5 m ahead and 2 m to the right
+    np.testing.assert_allclose(labels[1], [-0.5, -2.0, -0.5, -1.0], atol=1e-6)
+    np.testing.assert_allclose(mirror_scene(labels)[:, [1, 3]], -labels[:, [1, 3]])
+    assert scene_labels({}, 2) is None  # real robot files carry no geometry
+
+
+def test_dataset_items_carry_scene_labels(tmp_path):
+    from mobile_vla.data.dataset import MobileVLAH5Dataset
+    from mobile_vla.sim.collect import CollectConfig, collect
+    from data_fixtures import tiny_processor, write_sim_episode
+
+    collect(CollectConfig(out=tmp_path / "sim", episodes=2, seed=1), workers=1, progress=False)
+    write_sim_episode(tmp_path / "plain", 0)  # no geometry attributes
+    processor = tiny_processor()
+    sim = MobileVLAH5Dataset(tmp_path / "sim", processor, window_size=2, fwd_pred_next_n=2)
+    item = sim[0]
+    assert item["scene"].shape == (2, 4) and bool(item["scene_mask"].all())
+    assert 0 < float(item["scene"][0, 0]) * SCENE_SCALE < 6  # the cup is ahead, metres away
+    plain = MobileVLAH5Dataset(tmp_path / "plain", processor, window_size=2, fwd_pred_next_n=2)[0]
+    assert not bool(plain["scene_mask"].any())
+
+
+def test_scene_aux_loss_appears_and_trains_the_vision_tower():
+    cfg = small_model_config(window=2, chunk=2, scene_aux=True)
+    processor = processor_for(cfg)
+    torch.manual_seed(0)
+    model = MobileVLA(cfg, processor.vocab_size)
+    batch = synthetic_batch(processor, cfg, [LEFT, RIGHT])
+    batch["scene"] = torch.rand(2, 2, 4)
+    batch["scene_mask"] = torch.tensor([[True, True], [True, False]])
+    losses = model.loss(batch)
+    assert "loss_scene_aux" in losses and losses["loss_scene_aux"] > 0
+    losses["loss_scene_aux"].backward()
+    grad = model.backbone.kosmos.vision_model.model.embeddings.patch_embedding.weight.grad
+    assert grad is not None and grad.abs().sum() > 0
+    batch["scene_mask"][:] = False
+    assert "loss_scene_aux" not in model.loss(batch)
+
+
+@pytest.mark.parametrize("feature_norm", [True, False])
+def test_feature_norm_toggles(feature_norm):
+    cfg = small_model_config(window=2, chunk=2)
+    cfg.head.feature_norm = feature_norm
+    model = MobileVLA(cfg, processor_for(cfg).vocab_size)
+    assert (model.feature_norm is not None) == feature_norm
