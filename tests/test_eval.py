@@ -85,7 +85,7 @@ def test_eval_sim_json_per_side(trained, capsys, tmp_path):
 
 def test_demo_smoke(tmp_path, capsys):
     out = tmp_path / "demo"
-    overrides = ["scenes=3", "workers=1", "train_steps=3", "dagger_rounds=1", "dagger_scenes=2",
+    overrides = ["scenes=3", "heldout_scenes=2", "workers=1", "train_steps=3", "dagger_rounds=1", "dagger_scenes=2",
                  "dagger_steps=2", "eval_episodes=2", "heldout_episodes=2",
                  "train_overrides=[" + ",".join(TINY) + ",data.val_fraction=0.34]"]
     report = _json(capsys, ["demo", "--out", str(out), "--seed", "5", "--json", *overrides])

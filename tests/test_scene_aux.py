@@ -25,9 +25,9 @@ def test_scene_labels_are_in_the_robot_frame():
 
 
 def test_dataset_items_carry_scene_labels(tmp_path):
+    from data_fixtures import tiny_processor, write_sim_episode
     from mobile_vla.data.dataset import MobileVLAH5Dataset
     from mobile_vla.sim.collect import CollectConfig, collect
-    from data_fixtures import tiny_processor, write_sim_episode
 
     collect(CollectConfig(out=tmp_path / "sim", episodes=2, seed=1), workers=1, progress=False)
     write_sim_episode(tmp_path / "plain", 0)  # no geometry attributes

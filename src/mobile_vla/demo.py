@@ -7,7 +7,7 @@ Stages (each skipped when its output already exists, so an interrupted demo resu
 2. train the tiny offline Kosmos-2 VLA;
 3. DAgger rounds: roll the policy out (mixed with the expert), label every visited state
    with the expert, continue training on everything;
-4. evaluate offline (held-out episodes: errors + grounding diagnostic) and in closed loop
+4. evaluate offline (fresh held-out scenes: errors + grounding diagnostic) and in closed loop
    (fresh scenes from the evaluation seed stream, training and held-out phrasings);
 5. write ``report.json``, ``report.md`` and PNG figures, and print a summary table.
 """
@@ -43,6 +43,7 @@ class DemoConfig:
     dagger_scenes: int = 80
     dagger_beta: float = 0.3  # probability of executing the expert's action at a step
     dagger_steps: int = 400  # extra optimiser steps per round
+    heldout_scenes: int = 20  # fresh paired scenes for offline metrics, never trained on
     eval_episodes: int = 100
     heldout_episodes: int = 40  # closed loop with phrasings no training template contains
     strategy: str = "first"
@@ -84,15 +85,17 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
     _publish(checkpoint, final)
 
     from mobile_vla import Policy
-    from mobile_vla.data.split import split_episodes
     from mobile_vla.eval.closed_loop import evaluate_closed_loop
     from mobile_vla.eval.offline import evaluate_offline
     from mobile_vla.eval.plots import plot_grounding, plot_training_curves
 
     policy = Policy.from_checkpoint(final)
-    sim_paths = sorted((data_root / "sim").glob("*.h5"))
-    _, val_paths = split_episodes(sim_paths, train_cfg.data.val_fraction, train_cfg.data.split_seed)
-    offline = timed("eval_offline", evaluate_offline, policy, val_paths or sim_paths, progress=progress)
+    # Offline metrics on scenes that no training round saw (the validation split is re-drawn as
+    # DAgger adds data, so it is not held out across rounds). Kept outside data_root.
+    heldout_dir = out / "heldout"
+    timed("collect_heldout", _collect, heldout_dir, 2 * cfg.heldout_scenes, cfg.seed + 104729, cfg.workers, 0.0,
+          progress=progress)
+    offline = timed("eval_offline", evaluate_offline, policy, heldout_dir, progress=progress)
     paired = offline.pop("_paired")
     closed = timed("eval_sim", evaluate_closed_loop, policy, cfg.eval_episodes, cfg.seed, cfg.strategy,
                    progress=progress)
