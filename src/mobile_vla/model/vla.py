@@ -190,10 +190,11 @@ class MobileVLA(nn.Module):
             total = total + g.direction_weight * losses["loss_direction_aux"]
         if self.scene_head is not None and "scene" in batch:
             pred_scene = self.scene_head(image_summary).view(B, W, -1)
-            seen = batch["scene_mask"].bool() & valid
-            if bool(seen.any()):
-                losses["loss_scene_aux"] = F.mse_loss(pred_scene[seen], batch["scene"][seen])
-                total = total + g.scene_aux_weight * losses["loss_scene_aux"]
+            seen = (batch["scene_mask"].bool() & valid).to(pred_scene.dtype)  # real robot frames have no label
+            per_frame = (pred_scene - batch["scene"].to(pred_scene.dtype)).pow(2).mean(-1)
+            # A masked mean keeps the head in the graph when no frame is labelled (DDP needs every parameter).
+            losses["loss_scene_aux"] = (per_frame * seen).sum() / seen.sum().clamp_min(1.0)
+            total = total + g.scene_aux_weight * losses["loss_scene_aux"]
         if paired:
             cf_instructions = [mirror_instruction(s) for s in instructions] if instructions is not None else None
             instr_cf = self.encode_instruction(batch_tokens(batch, "cf_"), cf_instructions)
