@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import logging
 import sys
 from typing import Any
 
 from mobile_vla.errors import MobileVLAError
+from mobile_vla.jsonio import dumps
 
 # Order here is the order in `mobile-vla --help`.
 COMMANDS = ["data", "sim", "train", "eval", "eval_sim", "diagnose", "demo", "serve"]
@@ -39,22 +39,9 @@ def setup_logging(verbose: bool = False) -> None:
 def emit(result: dict[str, Any], as_json: bool, text: str | None = None) -> None:
     """Print ``result`` as one JSON object (``--json``) or as human-readable ``text``."""
     if as_json:
-        print(json.dumps(result, indent=2, sort_keys=False, default=_json_default))
+        print(dumps(result))
     else:
-        print(text if text is not None else json.dumps(result, indent=2, default=_json_default))
-
-
-def _json_default(obj: Any) -> Any:
-    try:
-        import numpy as np
-
-        if isinstance(obj, np.generic):
-            return obj.item()
-        if isinstance(obj, np.ndarray):
-            return obj.tolist()
-    except ImportError:  # pragma: no cover
-        pass
-    return str(obj)
+        print(text if text is not None else dumps(result))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,9 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from mobile_vla.config import from_dict
+from mobile_vla.jsonio import write_json
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +141,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
         "config": dataclasses.asdict(cfg),
     }
     (out / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in closed["records"]))
-    _write_json(out / "report.json", report)
+    write_json(out / "report.json", report)
     (out / "report.md").write_text(render_markdown(report))
     return report
 
@@ -194,20 +193,6 @@ def _train_windows(train_cfg, policy) -> int:
         t = read_episode(path, load_images=False).num_frames
         total += max(0, math.floor((t - w) / stride)) + 1
     return total
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=_default))
-    tmp.replace(path)
-
-
-def _default(obj):
-    if isinstance(obj, (np.generic,)):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return str(obj)
 
 
 def summary_table(report: dict) -> str:

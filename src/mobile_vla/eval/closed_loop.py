@@ -20,9 +20,6 @@ from mobile_vla.data.instructions import SIDES, sample_instruction
 
 log = logging.getLogger(__name__)
 
-METRICS = ("success_rate", "collision_rate", "timeout_rate", "side_accuracy", "mean_steps")
-
-
 def evaluate_closed_loop(
     policy,
     episodes: int,
@@ -38,7 +35,7 @@ def evaluate_closed_loop(
 
     Returns:
         ``{"overall": {...}, "left": {...}, "right": {...}, "records": [...]}`` where each
-        summary has :data:`METRICS` and ``records`` holds per-episode trajectories for plotting.
+        summary is :func:`mobile_vla.sim.evaluate.summarize` and ``records`` holds per-episode trajectories for plotting.
     """
     from mobile_vla.inference.controller import PolicyController
     from mobile_vla.sim.evaluate import summarize

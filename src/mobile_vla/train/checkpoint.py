@@ -30,6 +30,7 @@ from safetensors.torch import load_file, save_file
 from mobile_vla.config import to_dict
 from mobile_vla.data.labels import CLASS_DIRECTIONS
 from mobile_vla.errors import MobileVLAError
+from mobile_vla.jsonio import json_default
 from mobile_vla.model.vla import MobileVLA
 from mobile_vla.processing.processor import Processor, ProcessorConfig
 from mobile_vla.train.config import TrainConfig, train_config_from_dict
@@ -77,9 +78,9 @@ def save_checkpoint(
         save_file(weights, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
         payload = to_dict(config)
         payload["kosmos2_config"] = model.backbone.kosmos.config.to_dict()
-        (tmp / CONFIG_FILE).write_text(json.dumps(payload, indent=2, default=_json_default))
+        (tmp / CONFIG_FILE).write_text(json.dumps(payload, indent=2, default=json_default))
         processor.save(tmp)
-        (tmp / STATE_FILE).write_text(json.dumps(state or {}, indent=2, default=_json_default))
+        (tmp / STATE_FILE).write_text(json.dumps(state or {}, indent=2, default=json_default))
         for name, src in (extra_files or {}).items():
             shutil.move(str(src), tmp / name)
         _replace_dir(tmp, directory)
@@ -97,12 +98,6 @@ def _replace_dir(src: Path, dst: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(src, dst)
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, (np.generic, torch.Tensor)):
-        return obj.item() if getattr(obj, "ndim", 0) == 0 else obj.tolist()
-    return str(obj)
 
 
 def read_config(directory: str | Path) -> tuple[TrainConfig, dict | None]:
