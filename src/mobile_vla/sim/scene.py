@@ -2,7 +2,7 @@
 
 World frame: +x is forward from the start pose, +y is left, z is up; metres and radians.
 The robot starts near the origin facing +x; the obstacle cluster sits 2.0–2.5 m ahead and
-the cup 1.0–1.4 m behind it. There are no walls, so both sides of the cluster are always
+the cup 1.4–1.8 m behind it. There are no walls, so both sides of the cluster are always
 passable; ranges are chosen so that the boxes are large in the image and the (taller) cup
 is visible above them from the start.
 """
@@ -139,7 +139,7 @@ def sample_scene(seed: int, num_boxes: int | None = None, orientation: str | Non
         for dx, dy, hx, hy in _boxes(rng, n, orient)
     )
     back_x = max(b.x + b.half_x for b in boxes)
-    target = (back_x + u(1.0, 1.4), center_y + u(-0.2, 0.2))
+    target = (back_x + u(1.4, 1.8), center_y + u(-0.2, 0.2))
     tilt, azimuth = u(0.0, 0.6), u(-math.pi, math.pi)
     light_dir = (math.sin(tilt) * math.cos(azimuth), math.sin(tilt) * math.sin(azimuth), -math.cos(tilt))
     return SceneSpec(

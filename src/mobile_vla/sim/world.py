@@ -23,6 +23,10 @@ MAX_LINEAR = 1.15  # m/s per axis, like the real robot's teleop speed
 MAX_ANGULAR = 1.0  # rad/s
 ROBOT_RADIUS = 0.2  # m
 CAMERA_FORWARD = 0.18  # m, camera ahead of the robot's centre
+# The robot's camera is 1280×720 and the processor squashes its frames to a square; the simulated
+# camera renders the same 16:9 field of view into a square image, so both look alike to the model
+# (horizontal field ≈ 90°: the cup stays in view while the robot passes the obstacle).
+CAMERA_SENSOR = (1.6, 0.9)  # sensor width, height (arbitrary units; only the ratio matters)
 _MAX_BOXES = 2
 _HIDDEN = (50.0, 50.0, -5.0)  # where an unused box slot waits
 
@@ -64,7 +68,9 @@ def _mjcf(image_size: int, physics_dt: float) -> str:
       <joint name="yaw" type="hinge" axis="0 0 1"/>
       <geom name="chassis" type="cylinder" size="{ROBOT_RADIUS} 0.1" pos="0 0 0.12" mass="20"
             contype="2" conaffinity="2" rgba="0.15 0.15 0.15 1"/>
-      <camera name="ego" pos="{CAMERA_FORWARD} 0 0.48" xyaxes="0 -1 0 0 0 1" fovy="65"/>
+      <camera name="ego" pos="{CAMERA_FORWARD} 0 0.48" xyaxes="0 -1 0 0 0 1"
+              sensorsize="{CAMERA_SENSOR[0]} {CAMERA_SENSOR[1]}" resolution="{image_size} {image_size}"
+              focal="0.78 0.78"/>
     </body>
   </worldbody>
   <actuator>
@@ -154,7 +160,9 @@ class World:
         mj.mju_mat2Quat(quat, rot.reshape(-1))
         m.cam_quat[self._cam_id] = quat
         m.cam_pos[self._cam_id] = (CAMERA_FORWARD, 0.0, scene.camera_height)
-        m.cam_fovy[self._cam_id] = scene.camera_fovy
+        # Vertical field of view ``camera_fovy``; the horizontal one follows from the 16:9 sensor.
+        focal = CAMERA_SENSOR[1] / 2 / math.tan(math.radians(scene.camera_fovy) / 2)
+        m.cam_intrinsic[self._cam_id, :2] = (focal, focal)
         mj.mj_resetData(m, self.data)
         self.data.qpos[:3] = scene.start_pose
         mj.mj_forward(m, self.data)
