@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from mobile_vla.data.scene_labels import SCENE_SCALE, mirror_scene, scene_labels
+from mobile_vla.data.scene_labels import SCENE_LABELS, SCENE_SCALE, mirror_scene, scene_labels
+from mobile_vla.errors import ConfigError
 from mobile_vla.model.vla import MobileVLA
 from model_fixtures import LEFT, RIGHT, processor_for, small_model_config, synthetic_batch
 
@@ -16,10 +17,11 @@ def test_scene_labels_are_in_the_robot_frame():
         "target_xy": [3.0, 0.0],
     }
     labels = scene_labels(attrs, num_frames=2)
-    assert labels.shape == (2, 4)
-    np.testing.assert_allclose(labels[0], [3.0, 0.0, 2.0, 0.0], atol=1e-6)  # straight ahead
+    assert labels.shape == (2, 7)
+    # straight ahead; the cluster spans x 1.8–2.2 and y -0.7–0.7
+    np.testing.assert_allclose(labels[0], [3.0, 0.0, 2.0, 0.0, 1.8, 2.2, 0.7], atol=1e-6)
     # facing +y (left) from (1, 0.5): the cup at (3, 0) is 0.5 m ahead and 2 m to the right
-    np.testing.assert_allclose(labels[1], [-0.5, -2.0, -0.5, -1.0], atol=1e-6)
+    np.testing.assert_allclose(labels[1], [-0.5, -2.0, -0.5, -1.0, -0.7, -0.3, 0.7], atol=1e-6)
     np.testing.assert_allclose(mirror_scene(labels)[:, [1, 3]], -labels[:, [1, 3]])
     assert scene_labels({}, 2) is None  # real robot files carry no geometry
 
@@ -34,7 +36,7 @@ def test_dataset_items_carry_scene_labels(tmp_path):
     processor = tiny_processor()
     sim = MobileVLAH5Dataset(tmp_path / "sim", processor, window_size=2, fwd_pred_next_n=2)
     item = sim[0]
-    assert item["scene"].shape == (2, 4) and bool(item["scene_mask"].all())
+    assert item["scene"].shape == (2, 7) and bool(item["scene_mask"].all())
     assert 0 < float(item["scene"][0, 0]) * SCENE_SCALE < 6  # the cup is ahead, metres away
     plain = MobileVLAH5Dataset(tmp_path / "plain", processor, window_size=2, fwd_pred_next_n=2)[0]
     assert not bool(plain["scene_mask"].any())
@@ -46,7 +48,7 @@ def test_scene_aux_loss_appears_and_trains_the_vision_tower():
     torch.manual_seed(0)
     model = MobileVLA(cfg, processor.vocab_size)
     batch = synthetic_batch(processor, cfg, [LEFT, RIGHT])
-    batch["scene"] = torch.rand(2, 2, 4)
+    batch["scene"] = torch.rand(2, 2, len(SCENE_LABELS))
     batch["scene_mask"] = torch.tensor([[True, True], [True, False]])
     losses = model.loss(batch)
     assert "loss_scene_aux" in losses and losses["loss_scene_aux"] > 0
@@ -64,3 +66,26 @@ def test_feature_norm_toggles(feature_norm):
     cfg.head.feature_norm = feature_norm
     model = MobileVLA(cfg, processor_for(cfg).vocab_size)
     assert (model.feature_norm is not None) == feature_norm
+
+
+def test_scene_to_head_feeds_the_geometry_estimate_to_the_action_head():
+    cfg = small_model_config(window=2, chunk=2, scene_aux=True)
+    cfg.grounding.scene_to_head = True
+    processor = processor_for(cfg)
+    torch.manual_seed(0)
+    model = MobileVLA(cfg, processor.vocab_size)
+    batch = synthetic_batch(processor, cfg, [LEFT, RIGHT])
+    batch["scene"] = torch.rand(2, 2, len(SCENE_LABELS))
+    batch["scene_mask"] = torch.ones(2, 2, dtype=torch.bool)
+    losses, out = model.compute_losses(batch)
+    assert out.fused.shape[-1] == model.num_slots * model.backbone.hidden_size + len(SCENE_LABELS)
+    # the action loss alone reaches the scene head: the estimate is an input of the action head
+    losses["loss_velocity_act"].backward()
+    assert model.scene_head.weight.grad is not None and model.scene_head.weight.grad.abs().sum() > 0
+
+
+def test_scene_to_head_needs_the_scene_head():
+    cfg = small_model_config(window=2, chunk=2, scene_aux=False)
+    cfg.grounding.scene_to_head = True
+    with pytest.raises(ConfigError, match="scene_to_head"):
+        cfg.validate()

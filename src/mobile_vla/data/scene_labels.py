@@ -13,13 +13,16 @@ from typing import Any
 
 import numpy as np
 
-SCENE_LABELS = ("cup_x", "cup_y", "obstacle_x", "obstacle_y")  # metres, robot frame (+x forward, +y left)
-LATERAL_COLUMNS = (1, 3)  # negated by mirroring
+# Metres, robot frame (+x forward, +y left): the cup, the obstacle cluster's centre, its near and
+# far faces along x and its half width — together what the expert's route depends on.
+SCENE_LABELS = ("cup_x", "cup_y", "obstacle_x", "obstacle_y", "obstacle_near_x", "obstacle_far_x",
+                "obstacle_half_width")
+LATERAL_COLUMNS = (1, 3)  # negated by mirroring (the others are mirror-invariant)
 SCENE_SCALE = 4.0  # metres → roughly unit range for the loss
 
 
 def scene_labels(attrs: dict[str, Any], num_frames: int) -> np.ndarray | None:
-    """``(T, 4)`` float32 :data:`SCENE_LABELS` per frame, or ``None`` without simulator attributes."""
+    """``(T, 7)`` float32 :data:`SCENE_LABELS` per frame, or ``None`` without simulator attributes."""
     try:
         poses = np.asarray(attrs["trajectory"], np.float64)[:num_frames]
         obstacles = np.asarray(attrs["obstacles"], np.float64).reshape(-1, 4)
@@ -28,14 +31,23 @@ def scene_labels(attrs: dict[str, Any], num_frames: int) -> np.ndarray | None:
         return None
     if poses.ndim != 2 or poses.shape[0] < num_frames or poses.shape[1] < 3 or len(obstacles) == 0:
         return None
-    centre = obstacles[:, :2].mean(0)
+    lo = obstacles[:, :2] - obstacles[:, 2:]
+    hi = obstacles[:, :2] + obstacles[:, 2:]
+    x0, y0 = lo.min(0)
+    x1, y1 = hi.max(0)
+    centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
     cos, sin = np.cos(poses[:, 2]), np.sin(poses[:, 2])
 
     def robot_frame(point: np.ndarray) -> np.ndarray:
         d = point[None, :] - poses[:, :2]
         return np.stack([cos * d[:, 0] + sin * d[:, 1], -sin * d[:, 0] + cos * d[:, 1]], 1)
 
-    return np.concatenate([robot_frame(target), robot_frame(centre)], 1).astype(np.float32)
+    cup, mid = robot_frame(target), robot_frame(centre)
+    # The robot never turns much (yaw ≈ 0), so the faces are offsets along its x from the centre.
+    near = mid[:, :1] - (x1 - x0) / 2
+    far = mid[:, :1] + (x1 - x0) / 2
+    half_width = np.full_like(near, (y1 - y0) / 2)
+    return np.concatenate([cup, mid, near, far, half_width], 1).astype(np.float32)
 
 
 def mirror_scene(labels: np.ndarray | None) -> np.ndarray | None:

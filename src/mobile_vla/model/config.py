@@ -82,6 +82,7 @@ class GroundingConfig:
     pool_image_latents: bool = True  # mean-pooled image latents beside the action feature (vision path)
     scene_aux: bool = False  # regress robot-frame cup/obstacle positions from the image (simulator labels)
     scene_aux_weight: float = 1.0
+    scene_to_head: bool = False  # the scene head's geometry estimate is also an input of the action head
 
 
 @dataclasses.dataclass
@@ -110,6 +111,8 @@ class ModelConfig:
                 raise ConfigError(f"model.head.{name}: expected >= 1, got {getattr(h, name)}")
         if h.class_weights is not None and len(h.class_weights) != 9:
             raise ConfigError(f"model.head.class_weights: expected 9 values, got {len(h.class_weights)}")
+        if g.scene_to_head and not (g.scene_aux and g.pool_image_latents):
+            raise ConfigError("model.grounding.scene_to_head needs scene_aux: true and pool_image_latents: true")
         if b.preset == "tiny" and b.image_size % b.patch_size:
             raise ConfigError(
                 f"model.backbone.image_size ({b.image_size}) must be a multiple of patch_size ({b.patch_size})"

@@ -66,6 +66,7 @@ class MobileVLA(nn.Module):
         H, K = self.backbone.hidden_size, h.num_action_tokens
         self.num_slots = K + (1 if g.pool_image_latents else 0)
         context_dim, fused_dim = K * H, self.num_slots * H
+        head_dim = fused_dim + (len(SCENE_LABELS) if g.scene_to_head else 0)
         self.sentence = SentenceEncoder() if g.instruction_encoder == "sentence" else None
         embed_dim = SENTENCE_DIM if self.sentence is not None else H
         self.needs_instruction = g.film or g.contrastive
@@ -74,19 +75,19 @@ class MobileVLA(nn.Module):
         self.feature_norm = nn.BatchNorm1d(fused_dim) if h.feature_norm else None
         self.film_context = FiLM(embed_dim, context_dim) if g.film else None
         self.film_input = FiLM(embed_dim, fused_dim) if g.film else None
-        self.direction_head = nn.Linear(fused_dim, 3) if g.direction_aux else None
+        self.direction_head = nn.Linear(head_dim, 3) if g.direction_aux else None
         # Vision supervision straight from simulator geometry: the image alone says where the cup
         # and the obstacles are, which is what lets training leave the vision-blind plateau.
         self.scene_head = nn.Linear(H, len(SCENE_LABELS)) if g.scene_aux else None
         if g.contrastive:
-            self.contrast_features = nn.Linear(fused_dim, g.contrastive_dim)
+            self.contrast_features = nn.Linear(head_dim, g.contrastive_dim)
             self.contrast_instruction = nn.Linear(embed_dim, g.contrastive_dim)
         common = dict(chunk=h.fwd_pred_next_n, action_dim=action_dim, hidden=h.lstm_hidden, layers=h.lstm_layers,
                       mlp_hidden=h.mlp_hidden, dropout=h.dropout)
         if h.type == "lstm":
-            self.action_head = MobileVLALSTMDecoder(fused_dim, huber_delta=h.huber_delta, **common)
+            self.action_head = MobileVLALSTMDecoder(head_dim, huber_delta=h.huber_delta, **common)
         else:
-            self.action_head = MobileVLAClassificationDecoder(fused_dim, class_weights=h.class_weights, **common)
+            self.action_head = MobileVLAClassificationDecoder(head_dim, class_weights=h.class_weights, **common)
             self.action_head.centroids.copy_(torch.from_numpy(CLASS_DIRECTIONS[:, :action_dim] / 1.1))
 
     # ------------------------------------------------------------------ per-frame features
@@ -129,6 +130,10 @@ class MobileVLA(nn.Module):
         fused = torch.cat([ctx, rest], -1)
         if self.film_input is not None:
             fused = self.film_input(fused, instr)
+        if self.config.grounding.scene_to_head:
+            # The geometry estimate (cup, obstacles) from the pooled image slot: a low-dimensional
+            # description of the scene from which the expert's route is a simple function.
+            fused = torch.cat([fused, self.scene_head(features[:, :, -1])], -1)
         direction_logits = self.direction_head(fused) if self.direction_head is not None else None
         if isinstance(self.action_head, MobileVLALSTMDecoder):
             return VLAOutput(self.action_head(fused), context, fused, direction_logits)
@@ -147,10 +152,16 @@ class MobileVLA(nn.Module):
         return out
 
     def forward(self, pixel_values: torch.Tensor, tokens: Tokens, frame_mask: torch.Tensor | None = None,
-                instructions: list[str] | None = None) -> VLAOutput:
-        """``pixel_values`` ``(B, W, 3, S, S)``, ``tokens`` ``(B, L)`` each → :class:`VLAOutput`."""
+                instructions: list[str] | None = None, latents: torch.Tensor | None = None) -> VLAOutput:
+        """``pixel_values`` ``(B, W, 3, S, S)``, ``tokens`` ``(B, L)`` each → :class:`VLAOutput`.
+
+        ``latents`` ``(B*W, Q, H)``: the frames' image latents when already computed (e.g. to
+        predict the same frames under two instructions with one vision pass).
+        """
         B, W = pixel_values.shape[:2]
-        feats = self.encode_frames(pixel_values.flatten(0, 1), _repeat_rows(tokens, W))
+        if latents is None:
+            latents = self.backbone.image_latents(pixel_values.flatten(0, 1))
+        feats = self._frame_features(_repeat_rows(tokens, W), latents)
         return self.head(feats.view(B, W, *feats.shape[1:]), self.encode_instruction(tokens, instructions),
                          frame_mask)
 
