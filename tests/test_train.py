@@ -22,7 +22,7 @@ from mobile_vla.train.checkpoint import (
     save_checkpoint,
 )
 from mobile_vla.train.config import load_train_config
-from mobile_vla.train.module import warmup_cosine
+from mobile_vla.train.module import parameter_groups, warmup_cosine
 from model_fixtures import LEFT, synthetic_batch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,6 +64,19 @@ def test_warmup_cosine_schedule():
     assert warmup_cosine(9, 10, 100, 0.1) == pytest.approx(1.0)
     assert warmup_cosine(100, 10, 100, 0.1) == pytest.approx(0.1)
     assert warmup_cosine(55, 10, 100, 0.1) == pytest.approx(0.55)
+
+
+def test_backbone_gets_its_own_learning_rate(episodes):
+    config = small_config(episodes, "optim.lr=1e-3", "optim.backbone_lr=3e-4")
+    model = build_model(config, build_processor(config))
+    head, backbone = parameter_groups(model, config.optim)
+    assert (head["lr"], backbone["lr"]) == (1e-3, 3e-4)
+    grouped = [id(p) for g in (head, backbone) for p in g["params"]]
+    trainable = [id(p) for p in model.parameters() if p.requires_grad]
+    assert sorted(grouped) == sorted(trainable)  # every trainable parameter, exactly once
+    assert {id(p) for p in model.backbone.parameters()} == {id(p) for p in backbone["params"]}
+    config.optim.backbone_lr = None
+    assert {g["lr"] for g in parameter_groups(model, config.optim)} == {1e-3}
 
 
 def test_checkpoint_round_trip_gives_identical_outputs(tmp_path, episodes):

@@ -33,6 +33,7 @@ class DataConfig:
 @dataclasses.dataclass
 class OptimConfig:
     lr: float = 1e-3
+    backbone_lr: float | None = None  # the Kosmos-2 backbone's own rate (None: lr); the head keeps lr
     weight_decay: float = 0.01
     betas: list[float] = dataclasses.field(default_factory=lambda: [0.9, 0.999])
     warmup_steps: int = 50

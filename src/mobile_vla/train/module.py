@@ -11,7 +11,7 @@ import torch
 from mobile_vla.eval.offline import grounding_from_paired, paired_outputs
 from mobile_vla.model.vla import MobileVLA, VLAOutput
 from mobile_vla.processing.processor import Processor
-from mobile_vla.train.config import TrainConfig
+from mobile_vla.train.config import OptimConfig, TrainConfig
 
 
 def velocity_errors(out: VLAOutput, batch: dict, processor: Processor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -33,6 +33,19 @@ def warmup_cosine(step: int, warmup: int, total: int, min_ratio: float) -> float
         return (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def parameter_groups(model: MobileVLA, optim: OptimConfig) -> list[dict]:
+    """Trainable parameters in two optimiser groups: the head and grounding modules at ``lr``, the
+    Kosmos-2 backbone at ``backbone_lr`` (a from-scratch vision tower learns the scene faster at a
+    lower rate than the head tolerates; see docs/results.md)."""
+    in_backbone = {id(p) for p in model.backbone.parameters()}
+    groups = [
+        {"params": [p for p in model.parameters() if p.requires_grad and id(p) not in in_backbone], "lr": optim.lr},
+        {"params": [p for p in model.backbone.parameters() if p.requires_grad],
+         "lr": optim.lr if optim.backbone_lr is None else optim.backbone_lr},
+    ]
+    return [g for g in groups if g["params"]]
 
 
 class MobileVLAModule(L.LightningModule):
@@ -83,8 +96,8 @@ class MobileVLAModule(L.LightningModule):
 
     def configure_optimizers(self):
         o = self.config.optim
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay, betas=tuple(o.betas))
+        optimizer = torch.optim.AdamW(parameter_groups(self.model, o), weight_decay=o.weight_decay,
+                                      betas=tuple(o.betas))
         total = int(self.trainer.estimated_stepping_batches)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: warmup_cosine(step, o.warmup_steps, total, o.min_lr_ratio)
