@@ -16,16 +16,10 @@ from mobile_vla.serve import protocol
 from mobile_vla.serve.client import PolicyClient, RemoteError, RemotePolicy
 from mobile_vla.serve.fake import FakePolicy
 from mobile_vla.serve.server import ServerConfig, serve_in_thread
+from serve_fixtures import LEFT, RIGHT, alone, concurrently, frames
 
-LEFT = "go around the box on the left and reach the cup"
-RIGHT = "go around the box on the right and reach the cup"
 CAP = 64 * 1024
 TOKEN = "s3cret-token"
-
-
-def frames(n: int, seed: int = 0, shape=(48, 64, 3)) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return [rng.integers(0, 256, shape, dtype=np.uint8) for _ in range(n)]
 
 
 class _GatedPolicy(FakePolicy):
@@ -115,27 +109,10 @@ def test_remote_session_equals_in_process_session(server, policy):
 def test_two_clients_with_different_instructions_are_isolated(server, policy):
     """Interleaved concurrent clients each get exactly what they would get alone."""
     plan = {LEFT: frames(10, seed=1), RIGHT: frames(10, seed=2)}
-    alone = {}
-    for instruction, seq in plan.items():
-        local = policy.new_session(instruction)
-        alone[instruction] = [local.step(f) for f in seq]
-    got: dict[str, list] = {}
-    barrier = threading.Barrier(2)
-
-    def run(instruction: str) -> None:
-        with RemotePolicy(server.url) as remote:
-            session = remote.new_session(instruction)
-            barrier.wait(timeout=10)
-            got[instruction] = [session.step(f) for f in plan[instruction]]
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in plan]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    expected = alone(policy, plan)
+    got = concurrently(server.url, plan, timeout=60)
     for instruction in plan:
-        assert len(got[instruction]) == 10
-        for remote_chunk, local_chunk in zip(got[instruction], alone[instruction]):
+        for remote_chunk, local_chunk in zip(got[instruction], expected[instruction]):
             np.testing.assert_array_equal(remote_chunk, local_chunk)
     assert not np.array_equal(got[LEFT][-1], got[RIGHT][-1])
 

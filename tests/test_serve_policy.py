@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from mobile_vla.serve.client import PolicyClient, RemoteError, RemotePolicy
 from mobile_vla.serve.fake import FakePolicy
 from mobile_vla.serve.server import ServerConfig, serve_in_thread
+from serve_fixtures import alone, concurrently
 
 LEFT = "go around the box on the left and reach the cup"
 RIGHT = "Navigate around the obstacle on the right side and reach the cup"
@@ -66,26 +66,10 @@ def test_remote_steps_equal_in_process_steps(server, tiny_policy):
 
 def test_concurrent_sessions_match_each_alone(server, tiny_policy):
     plan = {LEFT: frames(3, seed=1), RIGHT: frames(3, seed=2)}
-    alone = {}
-    for instruction, seq in plan.items():
-        local = tiny_policy.new_session(instruction)
-        alone[instruction] = [local.step(f) for f in seq]
-    got: dict[str, list] = {}
-
-    def run(instruction: str) -> None:
-        with RemotePolicy(server.url) as remote:
-            session = remote.new_session(instruction)
-            got[instruction] = [session.step(f) for f in plan[instruction]]
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in plan]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    expected = alone(tiny_policy, plan)
+    got = concurrently(server.url, plan)
     for instruction in plan:
-        np.testing.assert_allclose(
-            np.stack(got[instruction]), np.stack(alone[instruction]), atol=1e-6, rtol=0
-        )
+        np.testing.assert_allclose(np.stack(got[instruction]), np.stack(expected[instruction]), atol=1e-6, rtol=0)
 
 
 def test_closed_loop_rollout_through_the_server_matches_in_process(server, tiny_policy):
