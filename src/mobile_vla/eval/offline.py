@@ -39,8 +39,9 @@ def paired_outputs(model, processor, batch: dict) -> dict[str, np.ndarray]:
     tokens = {k: v.to(device) for k, v in batch_tokens(batch).items()}
     cf_tokens = {k: v.to(device) for k, v in batch_tokens(batch, "cf_").items()}
     instructions = list(batch["instruction"])
-    out = model(pix, tokens, frame_mask, instructions)
-    out_cf = model(pix, cf_tokens, frame_mask, [mirror_instruction(s) for s in instructions])
+    latents = model.backbone.image_latents(pix.flatten(0, 1))  # one vision pass for both instructions
+    out = model(pix, tokens, frame_mask, instructions, latents=latents)
+    out_cf = model(pix, cf_tokens, frame_mask, [mirror_instruction(s) for s in instructions], latents=latents)
     valid = batch["frame_mask"].bool()
 
     def phys(x: torch.Tensor) -> np.ndarray:
