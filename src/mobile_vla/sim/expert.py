@@ -38,8 +38,8 @@ class ExpertConfig:
 
     style: str = "continuous"
     speed: float = 0.8
-    clearance: float = 0.25
-    front_margin: float = 0.1
+    clearance: float = 0.45  # wide enough that a 0.2 m lateral error still clears the corner
+    front_margin: float = 0.3
     control_dt: float = 0.4
 
     def __post_init__(self) -> None:
