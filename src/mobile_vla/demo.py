@@ -38,10 +38,10 @@ class DemoConfig:
     workers: int = 2
     noise_fraction: float = 0.5
     train_steps: int = 800
-    dagger_rounds: int = 1
-    dagger_scenes: int = 80
+    dagger_rounds: int = 2
+    dagger_scenes: int = 60
     dagger_beta: float = 0.3  # probability of executing the expert's action at a step
-    dagger_steps: int = 400  # extra optimiser steps per round
+    dagger_steps: int = 300  # extra optimiser steps per round
     heldout_scenes: int = 20  # fresh paired scenes for offline metrics, never trained on
     eval_episodes: int = 100
     heldout_episodes: int = 40  # closed loop with phrasings no training template contains
