@@ -6,7 +6,8 @@ diagnostic on held-out scenes and closed-loop success per instruction on unseen 
 
 Rows: no mechanism on *unpaired* data (one side per scene, like the original robot data), no
 mechanism on paired data, each mechanism alone, all together. Prints one JSON object and writes
-``<out>/ablation.json`` (per row: mean and spread over seeds). Finished runs are reused.
+``<out>/ablation.json`` (per row: mean and spread over seeds) and ``<out>/ablation.md`` (the table of
+docs/grounding.md). Finished runs are reused.
 
     MUJOCO_GL=egl .venv/bin/python benchmarks/grounding_ablation.py --out outputs/ablation --seeds 0 1
 """
@@ -83,6 +84,30 @@ def run_row(name: str, data: Path, overrides: list[str], seed: int, steps: int, 
     return result
 
 
+def instruction_only(rows: dict, name: str, reference: str = "paired, no mechanism") -> bool:
+    """A mechanism that raises the flip ratio over the reference while closed-loop success falls."""
+    if name == reference or reference not in rows:
+        return False
+    row, ref = rows[name], rows[reference]
+    success = lambda r: (r["success_left"]["mean"] + r["success_right"]["mean"]) / 2  # noqa: E731
+    return row["flip_divergence_ratio"]["mean"] > ref["flip_divergence_ratio"]["mean"] and success(row) < success(ref)
+
+
+def render_markdown(report: dict) -> str:
+    """One table row per ablation row: mean ± spread (max − min over seeds)."""
+    cols = [*FIGURES, "success_left", "success_right", "collision_rate"]
+    pct = {"success_left", "success_right", "collision_rate"}
+    lines = ["| row | " + " | ".join(cols) + " | note |", "|---" * (len(cols) + 2) + "|"]
+    for name, row in report["rows"].items():
+        cells = []
+        for k in cols:
+            m, d = row[k]["mean"], row[k]["spread"]
+            cells.append(f"{m:.0%} ± {d:.0%}" if k in pct else f"{m:.3f} ± {d:.3f}")
+        note = "instruction-only: flip ratio up, success down" if instruction_only(report["rows"], name) else ""
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {note} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="outputs/ablation")
@@ -110,6 +135,7 @@ def main() -> None:
         rows[name]["seeds"] = args.seeds
     report = {"steps": args.steps, "scenes": args.scenes, "episodes": args.episodes, "rows": rows}
     (out / "ablation.json").write_text(json.dumps(report, indent=2))
+    (out / "ablation.md").write_text(render_markdown(report))
     print(json.dumps(report, indent=2))
 
 
