@@ -85,12 +85,12 @@ def run_row(name: str, data: Path, overrides: list[str], seed: int, steps: int, 
 
 
 def instruction_only(rows: dict, name: str, reference: str = "paired, no mechanism") -> bool:
-    """A mechanism that raises the flip ratio over the reference while closed-loop success falls."""
+    """Flip ratio above the reference row's while closed-loop success for an instruction falls below it."""
     if name == reference or reference not in rows:
         return False
     row, ref = rows[name], rows[reference]
-    success = lambda r: (r["success_left"]["mean"] + r["success_right"]["mean"]) / 2  # noqa: E731
-    return row["flip_divergence_ratio"]["mean"] > ref["flip_divergence_ratio"]["mean"] and success(row) < success(ref)
+    fell = any(row[k]["mean"] < ref[k]["mean"] for k in ("success_left", "success_right"))
+    return row["flip_divergence_ratio"]["mean"] > ref["flip_divergence_ratio"]["mean"] and fell
 
 
 def render_markdown(report: dict) -> str:
@@ -103,7 +103,7 @@ def render_markdown(report: dict) -> str:
         for k in cols:
             m, d = row[k]["mean"], row[k]["spread"]
             cells.append(f"{m:.0%} ± {d:.0%}" if k in pct else f"{m:.3f} ± {d:.3f}")
-        note = "instruction-only: flip ratio up, success down" if instruction_only(report["rows"], name) else ""
+        note = "instruction-only: flip ratio up, one side's success down" if instruction_only(report["rows"], name) else ""
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {note} |")
     return "\n".join(lines) + "\n"
 
