@@ -104,6 +104,20 @@ def test_loss_names_and_training_lowers_loss():
     assert float(model.loss(batch)["loss"]) < 0.8 * first
 
 
+MECHANISM_LOSSES = {"direction_aux": "loss_direction_aux", "counterfactual": "loss_counterfactual",
+                    "contrastive": "loss_contrastive"}
+
+
+@pytest.mark.parametrize("mechanism", [*MECHANISM_LOSSES, "film", None])
+def test_each_mechanism_toggles_alone(mechanism):
+    flags = {name: name == mechanism for name in [*MECHANISM_LOSSES, "film"]}
+    model, processor, cfg = build(small_model_config(**flags))
+    losses = model.loss(synthetic_batch(processor, cfg, [LEFT, RIGHT]))
+    expected = {"loss", "loss_velocity_act"} | ({MECHANISM_LOSSES[mechanism]} if mechanism in MECHANISM_LOSSES else set())
+    assert set(losses) == expected
+    assert (model.film_input is not None) == (mechanism == "film")
+
+
 def test_masked_steps_do_not_count():
     model, processor, cfg = build(small_model_config(counterfactual=False))
     batch = synthetic_batch(processor, cfg, [LEFT])
