@@ -60,6 +60,32 @@ def test_layouts_match_their_names():
         assert s.target_xy[0] > x1 + 0.9  # the cup is behind the obstacles
 
 
+def _cup_columns(world, scene, lateral: float) -> np.ndarray:
+    """Image columns where the cup (1.5 m ahead, ``lateral`` m to the left) changes the frame."""
+    import dataclasses
+
+    world.reset(dataclasses.replace(scene, target_xy=(60.0, 30.0)))
+    background = world.render().astype(float)
+    world.reset(dataclasses.replace(scene, target_xy=(1.5, lateral)))
+    changed = np.abs(world.render().astype(float) - background).sum(-1) > 30
+    return np.where(changed.any(0))[0]
+
+
+def test_camera_field_of_view_is_symmetric_and_about_90_degrees(world):
+    import dataclasses
+
+    base = sample_scene(5)
+    scene = dataclasses.replace(base, boxes=tuple(dataclasses.replace(b, x=b.x + 50) for b in base.boxes),
+                                start_pose=(0.0, 0.0, 0.0), floor_texture=1)
+    width = world.render().shape[1]
+    centre = _cup_columns(world, scene, 0.0).mean()
+    assert abs(centre - (width - 1) / 2) < 2
+    left, right = _cup_columns(world, scene, 0.8), _cup_columns(world, scene, -0.8)  # 28° off the axis
+    assert left.size and right.size and left.mean() < centre < right.mean()
+    assert abs((centre - left.mean()) - (right.mean() - centre)) < 2  # a mirrored scene renders mirrored
+    assert _cup_columns(world, scene, 2.0).size == 0  # 53° off the axis: outside the ≈90° horizontal view
+
+
 def test_rollout_is_deterministic_and_renders_the_scene(world):
     scene = sample_scene(scene_seed(0, 0))
     a = run_episode(world, scene, "Go around the box on the left and reach the cup")
