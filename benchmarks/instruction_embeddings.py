@@ -14,7 +14,7 @@ import json
 
 import torch
 
-from mobile_vla.data.instructions import HELDOUT_TEMPLATES, TRAIN_TEMPLATES, other_side
+from mobile_vla.data.instructions import HELDOUT_TEMPLATES, SIDES, TRAIN_TEMPLATES, other_side
 from mobile_vla.model.grounding import SentenceEncoder
 
 
@@ -25,8 +25,8 @@ def main() -> None:
         texts = [t.format(side=side, other=other_side(side), target="cup") for t in templates]
         return encoder(texts, torch.device("cpu"))
 
-    train = {s: embed(TRAIN_TEMPLATES, s) for s in ("left", "right")}
-    heldout = {s: embed(HELDOUT_TEMPLATES, s) for s in ("left", "right")}
+    train = {s: embed(TRAIN_TEMPLATES, s) for s in SIDES}
+    heldout = {s: embed(HELDOUT_TEMPLATES, s) for s in SIDES}
     report = {
         "encoder": "all-MiniLM-L6-v2",
         "cos_left_right_train_templates": round(float((train["left"] * train["right"]).sum(-1).mean()), 3),

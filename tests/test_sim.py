@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -62,8 +63,6 @@ def test_layouts_match_their_names():
 
 def _cup_columns(world, scene, lateral: float) -> np.ndarray:
     """Image columns where the cup (1.5 m ahead, ``lateral`` m to the left) changes the frame."""
-    import dataclasses
-
     world.reset(dataclasses.replace(scene, target_xy=(60.0, 30.0)))
     background = world.render().astype(float)
     world.reset(dataclasses.replace(scene, target_xy=(1.5, lateral)))
@@ -72,8 +71,6 @@ def _cup_columns(world, scene, lateral: float) -> np.ndarray:
 
 
 def test_camera_field_of_view_is_symmetric_and_about_90_degrees(world):
-    import dataclasses
-
     base = sample_scene(5)
     scene = dataclasses.replace(base, boxes=tuple(dataclasses.replace(b, x=b.x + 50) for b in base.boxes),
                                 start_pose=(0.0, 0.0, 0.0), floor_texture=1)
