@@ -83,6 +83,22 @@ def test_camera_field_of_view_is_symmetric_and_about_90_degrees(world):
     assert _cup_columns(world, scene, 2.0).size == 0  # 53° off the axis: outside the ≈90° horizontal view
 
 
+def test_the_cup_stays_in_view_along_the_experts_route(world):
+    """The policy cannot turn, so the cup must stay inside the view past the cluster (a ≈40° bearing did not)."""
+    for i in range(4):
+        scene = sample_scene(scene_seed(0, i))
+        hidden = dataclasses.replace(scene, target_xy=(60.0, 30.0))
+        for instruction in ("Go around the box on the left and reach the cup",
+                            "Go around the box on the right and reach the cup"):
+            result = run_episode(world, scene, instruction, render=False)
+            assert result.success
+            for pose in result.poses[:-1]:
+                cup_pixels = [world.reset(dataclasses.replace(s, start_pose=tuple(pose))) or world.render()
+                              for s in (scene, hidden)]
+                changed = np.abs(cup_pixels[0].astype(float) - cup_pixels[1].astype(float)).sum(-1) > 30
+                assert changed.sum() >= 4, (scene.seed, instruction, pose)
+
+
 def test_rollout_is_deterministic_and_renders_the_scene(world):
     scene = sample_scene(scene_seed(0, 0))
     a = run_episode(world, scene, "Go around the box on the left and reach the cup")
