@@ -109,7 +109,7 @@ def test_eval_sim_json_per_side(trained, capsys, tmp_path):
 def test_demo_smoke(tmp_path, capsys):
     out = tmp_path / "demo"
     overrides = ["scenes=3", "heldout_scenes=2", "workers=1", "train_steps=3", "dagger_rounds=1", "dagger_scenes=2",
-                 "dagger_steps=2", "eval_episodes=2", "heldout_episodes=2",
+                 "dagger_steps=2", "eval_episodes=2", "heldout_episodes=2", "expert.clearance=0.35",
                  "train_overrides=[" + ",".join(TINY) + ",data.val_fraction=0.34]"]
     report = _json(capsys, ["demo", "--out", str(out), "--seed", "5", "--json", *overrides])
     for key in ("success_left", "success_right", "collision_rate", "flip_divergence_ratio", "side_agreement",
@@ -117,7 +117,7 @@ def test_demo_smoke(tmp_path, capsys):
         assert key in report
     assert report["train_windows"] > 0 and report["wall_minutes"] > 0
     full = json.loads((out / "report.json").read_text())
-    assert full["train_steps"] == 5
+    assert full["train_steps"] == 5 and full["config"]["expert"]["clearance"] == 0.35
     assert (out / "checkpoint" / "model.safetensors").is_file()
     assert (out / "report.md").read_text().startswith("# Mobile VLA demo report")
     for figure in full["figures"].values():

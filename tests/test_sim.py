@@ -92,6 +92,9 @@ def test_the_cup_stays_in_view_along_the_experts_route(world):
                             "Go around the box on the right and reach the cup"):
             result = run_episode(world, scene, instruction, render=False)
             assert result.success
+            to_cup = np.asarray(scene.target_xy) - result.poses[:, :2]
+            near = np.linalg.norm(to_cup, axis=1) < 1.0  # the final approach is straight at the cup
+            assert near.any() and np.all(np.abs(np.arctan2(to_cup[near, 1], to_cup[near, 0])) < np.radians(20))
             for pose in result.poses[:-1]:
                 cup_pixels = [world.reset(dataclasses.replace(s, start_pose=tuple(pose))) or world.render()
                               for s in (scene, hidden)]

@@ -25,6 +25,7 @@ from typing import Any
 
 from mobile_vla.config import from_dict
 from mobile_vla.jsonio import write_json
+from mobile_vla.sim.expert import ExpertConfig
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class DemoConfig:
     scenes: int = 160  # paired: 2 episodes per scene
     workers: int = 2
     noise_fraction: float = 0.5
+    expert: ExpertConfig = ExpertConfig()  # labels every collected state, e.g. expert.clearance=0.35
     train_steps: int = 800
     dagger_rounds: int = 2
     dagger_scenes: int = 60
@@ -66,7 +68,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
         return result
 
     timed("collect", _collect, data_root / "sim", 2 * cfg.scenes, cfg.seed, cfg.workers, cfg.noise_fraction,
-          progress=progress)
+          cfg.expert, progress=progress)
     train_cfg = load_train_config(cfg.train_config, [
         f"data.episodes={data_root}", f"trainer.max_steps={cfg.train_steps}", f"trainer.seed={cfg.seed}",
         f"data.split_seed={cfg.seed}", *cfg.train_overrides,
@@ -76,7 +78,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
     for r in range(1, cfg.dagger_rounds + 1):
         dagger_seed = cfg.seed + 7919 * r  # fresh scenes, never the evaluation stream
         timed(f"dagger_{r}_collect", _collect, data_root / f"dagger_{r}", 2 * cfg.dagger_scenes, dagger_seed,
-              cfg.workers, 0.0, policy=checkpoint, beta=cfg.dagger_beta, progress=progress)
+              cfg.workers, 0.0, cfg.expert, policy=checkpoint, beta=cfg.dagger_beta, progress=progress)
         total_steps += cfg.dagger_steps
         train_cfg.trainer.max_steps = total_steps
         checkpoint = timed(f"dagger_{r}_train", _train, train_cfg, out / f"train_{r}", checkpoint, progress)
@@ -93,7 +95,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
     # DAgger adds data, so it is not held out across rounds). Kept outside data_root.
     heldout_dir = out / "heldout"
     timed("collect_heldout", _collect, heldout_dir, 2 * cfg.heldout_scenes, cfg.seed + 104729, cfg.workers, 0.0,
-          progress=progress)
+          cfg.expert, progress=progress)
     offline = timed("eval_offline", evaluate_offline, policy, heldout_dir, progress=progress)
     paired = offline.pop("_paired")
     closed = timed("eval_sim", evaluate_closed_loop, policy, cfg.eval_episodes, cfg.seed, cfg.strategy,
@@ -146,11 +148,12 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
     return report
 
 
-def _collect(out: Path, episodes: int, seed: int, workers: int, noise_fraction: float,
+def _collect(out: Path, episodes: int, seed: int, workers: int, noise_fraction: float, expert: ExpertConfig,
              policy: Path | None = None, beta: float = 0.0, progress: bool = True) -> dict:
     from mobile_vla.sim.collect import CollectConfig, collect
 
-    cfg = CollectConfig(out=out, episodes=episodes, seed=seed, noise_fraction=noise_fraction, beta=beta)
+    cfg = CollectConfig(out=out, episodes=episodes, seed=seed, expert=expert, noise_fraction=noise_fraction,
+                        beta=beta)
     factory = None
     if policy is not None:
         from mobile_vla.sim.controllers import PolicyControllerFactory

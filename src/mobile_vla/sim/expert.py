@@ -6,7 +6,7 @@ mirrored instruction at the same state (counterfactual labels).
 Route for side ``s``: the *lane* runs beside the obstacle cluster at ``clearance`` from its
 side face. Before the lane the robot must not get closer to the cluster's front face than
 ``front_margin``; in the lane it drives to the lane's exit behind the cluster; past the
-cluster it drives to the cup. A robot beside the cluster on the wrong side backs out first.
+cluster it lines up with the cup and drives straight at it (``approach_lookahead``). A robot beside the cluster on the wrong side backs out first.
 ``angular_z`` is always 0 (the policy predicts ``linear_x, linear_y`` only, like the robot data).
 """
 
@@ -34,6 +34,10 @@ class ExpertConfig:
         clearance: gap between the robot's edge and the cluster's side in the lane, m.
         front_margin: closest approach to the cluster's front face before the lane, m.
         control_dt: the control period the expert plans for, s.
+        approach_lookahead: past the cluster, the expert steers for the point this far ahead on
+            the line through the cup along +x (pure pursuit), so that it lines up with the cup
+            and drives the last stretch straight at it: the robot cannot turn, and a diagonal
+            final approach that a policy under-steers takes the cup out of the view.
     """
 
     style: str = "continuous"
@@ -41,6 +45,7 @@ class ExpertConfig:
     clearance: float = 0.45  # a 0.2 m lateral error still clears the corner
     front_margin: float = 0.3
     control_dt: float = 0.4
+    approach_lookahead: float = 0.6
 
     def __post_init__(self) -> None:
         if self.style not in STYLES:
@@ -80,8 +85,9 @@ def _waypoint(scene: SceneSpec, pose: np.ndarray, side: str, cfg: ExpertConfig) 
     side_face = y1 if side == "left" else y0
     lane_y = side_face + sign * (r + cfg.clearance)
     front_stop = x0 - r - cfg.front_margin
-    if x > x1 + r + 0.05:  # past the cluster: head for the cup
-        return np.array(scene.target_xy), math.inf
+    if x > x1 + r + 0.05:  # past the cluster: line up with the cup, then drive straight at it
+        tx, ty = scene.target_xy
+        return np.array([min(x + cfg.approach_lookahead, tx), ty]), math.inf
     clear_of_side = sign * (y - (side_face + sign * r)) > 0.0
     if clear_of_side and sign * (y - lane_y) >= -0.12:  # in the lane: drive to its exit
         return np.array([x1 + r + 0.3, lane_y]), math.inf
