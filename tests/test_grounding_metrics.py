@@ -49,3 +49,14 @@ def test_orthogonal_contexts_have_zero_cosine():
     b[:, 1] = 1
     demo, demo_mirror, mask = _demos(2, 3)
     assert grounding_metrics(a, b, demo, demo, demo, demo_mirror, mask)["context_cosine"] == 0.0
+
+
+def test_side_agreement_counts_side_choices_not_lane_keeping_nudges():
+    demo, demo_mirror, mask = _demos()
+    demo[..., 1], demo_mirror[..., 1] = 0.8, -0.8  # a side choice: 1.6 m/s apart laterally
+    demo[:, 0, 1], demo_mirror[:, 0, 1] = 0.05, -0.05  # step 0: a 0.1 m/s lane-keeping nudge
+    pred, pred_mirror = demo.copy(), demo_mirror.copy()
+    pred[:, 0, 1], pred_mirror[:, 0, 1] = -0.05, 0.05  # the nudge predicted with the other sign
+    out = grounding_metrics(None, None, pred, pred_mirror, demo, demo_mirror, mask)
+    assert out["side_agreement"] == 1.0
+    assert out["side_agreement_any"] == pytest.approx(0.75)  # 3 of 4 chunk steps agree

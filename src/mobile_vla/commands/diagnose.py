@@ -46,5 +46,6 @@ def format_grounding(g: dict) -> str:
         f"  context_cosine        {g.get('context_cosine', float('nan')):.3f}   (report: 0.74)\n"
         f"  action_difference     {g['action_difference']:.3f} m/s (report: 0.001)\n"
         f"  flip_divergence_ratio {g['flip_divergence_ratio']:.3f}   (0 = ignores the instruction, 1 = as the demos)\n"
-        f"  side_agreement        {g['side_agreement']:.3f}"
+        f"  side_agreement        {g['side_agreement']:.3f}   (where the sides are chosen)\n"
+        f"  side_agreement_any    {g.get('side_agreement_any', float('nan')):.3f}   (lane-keeping nudges included)"
     )
