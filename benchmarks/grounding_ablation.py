@@ -36,7 +36,7 @@ ROWS = {
     "paired, all four": ("paired", ["model.grounding.film=true", "model.grounding.counterfactual=true",
                                    "model.grounding.direction_aux=true", "model.grounding.contrastive=true"]),
 }
-FIGURES = ("context_cosine", "action_difference", "flip_divergence_ratio", "side_agreement")
+FIGURES = ("context_cosine", "action_difference", "flip_divergence_ratio", "side_agreement", "side_agreement_any")
 
 
 def collect_data(out: Path, scenes: int, heldout_scenes: int) -> tuple[Path, Path, Path]:
