@@ -38,7 +38,7 @@ class DemoConfig:
     scenes: int = 160  # paired: 2 episodes per scene
     workers: int = 2
     noise_fraction: float = 0.5
-    expert: ExpertConfig = ExpertConfig()  # labels every collected state, e.g. expert.clearance=0.35
+    expert: ExpertConfig = ExpertConfig()  # labels every collected state, e.g. expert.clearance=0.45
     train_steps: int = 800
     dagger_rounds: int = 2
     dagger_scenes: int = 60

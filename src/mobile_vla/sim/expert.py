@@ -6,7 +6,8 @@ mirrored instruction at the same state (counterfactual labels).
 Route for side ``s``: the *lane* runs beside the obstacle cluster at ``clearance`` from its
 side face. Before the lane the robot must not get closer to the cluster's front face than
 ``front_margin``; in the lane it drives to the lane's exit behind the cluster; past the
-cluster it lines up with the cup and drives straight at it (``approach_lookahead``). A robot beside the cluster on the wrong side backs out first.
+cluster it lines up with the cup and drives straight at it (``approach_lookahead``). A robot
+beside the cluster on the wrong side backs out first.
 ``angular_z`` is always 0 (the policy predicts ``linear_x, linear_y`` only, like the robot data).
 """
 
@@ -50,6 +51,8 @@ class ExpertConfig:
     def __post_init__(self) -> None:
         if self.style not in STYLES:
             raise ValueError(f"expert style must be one of {STYLES}, got {self.style!r}")
+        if self.approach_lookahead <= 0:
+            raise ValueError(f"expert approach_lookahead must be > 0 m, got {self.approach_lookahead}")
 
 
 @dataclasses.dataclass(frozen=True)
