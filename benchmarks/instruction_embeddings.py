@@ -14,8 +14,8 @@ import json
 
 import torch
 
-from mobile_vla.data.instructions import HELDOUT_TEMPLATES, SIDES, TRAIN_TEMPLATES, other_side
 from mobile_vla.model.grounding import SentenceEncoder
+from mobile_vla.vocab.instructions import HELDOUT_TEMPLATES, SIDES, TRAIN_TEMPLATES, other_side
 
 
 def main() -> None:

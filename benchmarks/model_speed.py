@@ -19,8 +19,9 @@ import time
 import numpy as np
 import torch
 
-from mobile_vla.inference.policy import Policy
-from mobile_vla.train.checkpoint import build_model, build_processor, default_action_stats
+from mobile_vla.policy.checkpoint import build_model, default_action_stats
+from mobile_vla.policy.streaming import Policy
+from mobile_vla.train.checkpoint import build_processor
 from mobile_vla.train.config import load_train_config
 
 
@@ -29,7 +30,7 @@ def tiny_training_throughput(steps: int, batch: int, window: int, device: str) -
     cfg = load_train_config("configs/tiny.yaml", [f"model.head.window_size={window}"])
     processor = build_processor(cfg)
     default_action_stats(processor)
-    model = build_model(cfg, processor).to(device).train()
+    model = build_model(cfg.model, processor).to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     S, N = processor.config.image_size, cfg.model.head.fwd_pred_next_n
     tok = processor.tokenize(["Go around the box on the left and reach the cup"] * batch)
@@ -65,7 +66,7 @@ def streaming_latency(window: int, steps: int, device: str, preset: str = "tiny"
     cfg = load_train_config("configs/tiny.yaml", overrides)
     processor = build_processor(cfg)
     default_action_stats(processor)
-    model = build_model(cfg, processor)
+    model = build_model(cfg.model, processor)
     policy = Policy(model, processor, cfg, device=device)
     session = policy.new_session("Go around the box on the left and reach the cup")
     rng = np.random.default_rng(0)

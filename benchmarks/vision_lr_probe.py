@@ -24,17 +24,18 @@ from torch.utils.data import DataLoader
 
 def probe(train_dir: str, heldout_dir: str, lr: float, steps: int, seed: int) -> dict[str, float]:
     from mobile_vla.data.dataset import MobileVLAH5Dataset
-    from mobile_vla.data.scene_labels import SCENE_LABELS, SCENE_SCALE
-    from mobile_vla.train.checkpoint import build_model, build_processor
+    from mobile_vla.policy.checkpoint import build_model
+    from mobile_vla.train.checkpoint import build_processor
     from mobile_vla.train.config import load_train_config
     from mobile_vla.train.datamodule import MobileVLADataModule
+    from mobile_vla.vocab.scene import SCENE_LABELS, SCENE_SCALE
 
     torch.manual_seed(seed)
     cfg = load_train_config("configs/tiny.yaml", [f"data.episodes={train_dir}"])
     processor = build_processor(cfg)
     data = MobileVLADataModule(cfg, processor)
     data.setup("fit")
-    backbone = build_model(cfg, processor).backbone
+    backbone = build_model(cfg.model, processor).backbone
     head = nn.Linear(backbone.hidden_size, len(SCENE_LABELS))
     optimizer = torch.optim.AdamW([*backbone.parameters(), *head.parameters()], lr)
 

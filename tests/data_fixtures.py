@@ -17,11 +17,12 @@ import h5py
 import numpy as np
 
 from mobile_vla.data.episode import Episode, Scenario, format_episode_name, write_episode
-from mobile_vla.data.instructions import canonical_instruction
 from mobile_vla.processing.processor import Processor, ProcessorConfig
+from mobile_vla.vocab.actions import TELEOP_SPEED
+from mobile_vla.vocab.instructions import canonical_instruction
 
 REAL_SIZE = (720, 1280)
-TELEOP_SPEED = 1.15
+
 LEFT_BGR = (10, 200)  # (blue, red) of the left half
 RIGHT_BGR = (200, 10)  # (blue, red) of the right half
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from mobile_vla.data.instructions import mirror_instruction
 from mobile_vla.model.config import ModelConfig
 from mobile_vla.processing.processor import Processor, ProcessorConfig
+from mobile_vla.vocab.instructions import mirror_instruction
 
 LEFT = "Go around the box on the left and reach the cup"
 RIGHT = "Go around the box on the right and reach the cup"

@@ -7,7 +7,7 @@ import pytest
 
 from data_fixtures import BAD_CASES, teleop_actions, write_bad_episode, write_real_episode, write_sim_pair
 from mobile_vla.cli import main
-from mobile_vla.data.instructions import canonical_instruction
+from mobile_vla.vocab.instructions import canonical_instruction
 
 
 @pytest.fixture(scope="module")

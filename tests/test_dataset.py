@@ -19,23 +19,23 @@ from data_fixtures import (
 from mobile_vla.data import cache as cache_module
 from mobile_vla.data.augment import mirror_frames
 from mobile_vla.data.dataset import MobileVLAH5Dataset, action_stats
-from mobile_vla.data.instructions import canonical_instruction, mirror_instruction
-from mobile_vla.data.labels import (
+from mobile_vla.data.split import split_episodes
+from mobile_vla.errors import EpisodeError, MobileVLAError
+from mobile_vla.vocab.actions import (
     CLASS_DIRECTIONS,
     IGNORE_INDEX,
     action_class,
     class_to_action,
     class_weights,
 )
-from mobile_vla.data.split import split_episodes
-from mobile_vla.errors import EpisodeError, MobileVLAError
+from mobile_vla.vocab.instructions import canonical_instruction, mirror_instruction
 
 W, N = 8, 10
 
 
 @pytest.fixture(scope="module")
 def real_dir(tmp_path_factory):
-    """Two 18-frame 720p episodes: left with instruction (``images``), right without (2026 layout)."""
+    """Two 18-frame 720p episodes: left with instruction (``images``), right without, under ``observations/images``."""
     d = tmp_path_factory.mktemp("real")
     ramp = np.stack([np.linspace(0, 1.1, 18), -np.linspace(0, 1.1, 18), np.zeros(18)], 1).astype(np.float32)
     write_real_episode(d, side="left", actions=ramp)

@@ -12,8 +12,8 @@ from data_fixtures import (
     write_sim_episode,
 )
 from mobile_vla.data.episode import parse_episode_name, read_episode
-from mobile_vla.data.instructions import canonical_instruction
 from mobile_vla.errors import EpisodeError
+from mobile_vla.vocab.instructions import canonical_instruction
 
 
 @pytest.mark.parametrize("layout", ["images", "observations/images"])

@@ -9,14 +9,14 @@ import pytest
 
 from mobile_vla.cli import COMMANDS, main
 from mobile_vla.config import apply_overrides, from_dict, load_config
-from mobile_vla.data.instructions import (
+from mobile_vla.errors import ConfigError
+from mobile_vla.vocab.instructions import (
     HELDOUT_TEMPLATES,
     TRAIN_TEMPLATES,
     format_instruction,
     mirror_instruction,
     side_of,
 )
-from mobile_vla.errors import ConfigError
 
 
 def test_help_lists_every_subcommand():

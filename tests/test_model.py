@@ -27,7 +27,7 @@ def test_output_shapes_and_per_frame_api():
     assert out.context.shape == (B, W, K, H)
     assert out.fused.shape == (B, W, 2 * H)  # action token + pooled image latents
     assert out.direction_logits.shape == (B, W, 3)
-    assert out.class_logits is None
+    assert out.head_output is out.actions  # a regression head outputs actions directly
     assert out.actions.abs().max() < 1  # Tanh range
     feats = model.encode_frames(batch["pixel_values"][:, 0], batch_tokens(batch))
     assert feats.shape == (B, model.num_slots, H)
@@ -135,7 +135,7 @@ def test_classification_head():
     losses = model.loss(batch)
     assert set(losses) == {"loss", "loss_class_act"}
     out = model(batch["pixel_values"], batch_tokens(batch))
-    assert out.class_logits.shape == (2, cfg.head.window_size, cfg.head.fwd_pred_next_n, 9)
+    assert out.head_output.shape == (2, cfg.head.window_size, cfg.head.fwd_pred_next_n, 9)
     assert out.actions.shape == (2, cfg.head.window_size, cfg.head.fwd_pred_next_n, 2)
 
 

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from mobile_vla.data.scene_labels import SCENE_LABELS, SCENE_SCALE, mirror_scene, scene_labels
+from mobile_vla.data.scene_labels import mirror_scene, scene_labels
 from mobile_vla.errors import ConfigError
 from mobile_vla.model.vla import MobileVLA
+from mobile_vla.vocab.scene import SCENE_LABELS, SCENE_SCALE
 from model_fixtures import LEFT, RIGHT, processor_for, small_model_config, synthetic_batch
 
 

@@ -11,7 +11,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from mobile_vla.inference.executor import STRATEGIES, ChunkExecutor
+from mobile_vla.policy.executor import STRATEGIES, ChunkExecutor
 from mobile_vla.serve import protocol
 from mobile_vla.serve.client import PolicyClient, RemoteError, RemotePolicy
 from mobile_vla.serve.fake import FakePolicy

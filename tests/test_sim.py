@@ -19,13 +19,13 @@ import pytest
 
 from mobile_vla.cli import main
 from mobile_vla.data.episode import list_episodes, parse_episode_name, read_episode
-from mobile_vla.data.instructions import mirror_instruction, side_of
 from mobile_vla.sim.collect import CollectConfig, collect
 from mobile_vla.sim.evaluate import expert_eval
 from mobile_vla.sim.expert import ExpertConfig, expert_action
 from mobile_vla.sim.rollout import run_episode
 from mobile_vla.sim.scene import eval_scene_seed, sample_scene, scene_seed
 from mobile_vla.sim.world import World
+from mobile_vla.vocab.instructions import mirror_instruction, side_of
 
 
 @pytest.fixture(scope="module")
@@ -279,7 +279,8 @@ def test_frames_differ_between_scenes(world):
 def test_dagger_with_a_real_policy_checkpoint(tmp_path):
     """`sim collect --policy CKPT`: a random-weight tiny checkpoint drives, the expert labels."""
     pytest.importorskip("torch")
-    from mobile_vla.train.checkpoint import build_model, build_processor, save_checkpoint
+    from mobile_vla.policy.checkpoint import build_model, save_checkpoint
+    from mobile_vla.train.checkpoint import build_processor
     from mobile_vla.train.config import load_train_config
 
     root = Path(__file__).resolve().parents[1]
@@ -289,7 +290,7 @@ def test_dagger_with_a_real_policy_checkpoint(tmp_path):
         "model.head.mlp_hidden=32", "trainer.accelerator=cpu"])
     processor = build_processor(config)
     processor.fit_action_stats(np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32))
-    save_checkpoint(tmp_path / "ckpt", build_model(config, processor).eval(), config, processor)
+    save_checkpoint(tmp_path / "ckpt", build_model(config.model, processor).eval(), config, processor)
     out = tmp_path / "dagger"
     assert main(["sim", "collect", "--out", str(out), "--episodes", "2", "--image-size", "64",
                  "--policy", str(tmp_path / "ckpt"), "--beta", "0.5", "--no-progress"]) == 0

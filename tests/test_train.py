@@ -14,14 +14,9 @@ import torch
 from data_fixtures import write_sim_pair
 from mobile_vla.errors import ConfigError, MobileVLAError
 from mobile_vla.model.vla import batch_tokens
-from mobile_vla.train.checkpoint import (
-    LIGHTNING_FILE,
-    build_model,
-    build_processor,
-    load_checkpoint,
-    save_checkpoint,
-)
-from mobile_vla.train.config import load_train_config
+from mobile_vla.policy.checkpoint import LIGHTNING_FILE, build_model, load_checkpoint, save_checkpoint
+from mobile_vla.train.checkpoint import build_processor
+from mobile_vla.train.config import load_train_config, train_config_from_dict
 from mobile_vla.train.module import parameter_groups, warmup_cosine
 from model_fixtures import LEFT, synthetic_batch
 
@@ -68,7 +63,7 @@ def test_warmup_cosine_schedule():
 
 def test_backbone_gets_its_own_learning_rate(episodes):
     config = small_config(episodes, "optim.lr=1e-3", "optim.backbone_lr=3e-4")
-    model = build_model(config, build_processor(config))
+    model = build_model(config.model, build_processor(config))
     head, backbone = parameter_groups(model, config.optim)
     assert (head["lr"], backbone["lr"]) == (1e-3, 3e-4)
     grouped = [id(p) for g in (head, backbone) for p in g["params"]]
@@ -83,9 +78,10 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path, episodes):
     config = small_config(episodes, "model.grounding.direction_aux=true")
     processor = build_processor(config)
     processor.fit_action_stats(torch.randn(50, 3).numpy())
-    model = build_model(config, processor).eval()
+    model = build_model(config.model, processor).eval()
     save_checkpoint(tmp_path / "ckpt", model, config, processor, {"step": 3})
     loaded, loaded_config, loaded_processor = load_checkpoint(tmp_path / "ckpt")
+    loaded_config = train_config_from_dict(loaded_config)
     assert (loaded_config.model, loaded_config.optim, loaded_config.data) == (config.model, config.optim, config.data)
     assert loaded_processor.config.action_stats == processor.config.action_stats
     batch = synthetic_batch(processor, config.model, [LEFT])
@@ -100,7 +96,7 @@ def test_load_rejects_mismatched_weights(tmp_path, episodes):
     config = small_config(episodes)
     processor = build_processor(config)
     processor.fit_action_stats(torch.randn(50, 3).numpy())
-    save_checkpoint(tmp_path / "ckpt", build_model(config, processor), config, processor)
+    save_checkpoint(tmp_path / "ckpt", build_model(config.model, processor), config, processor)
     cfg = json.loads((tmp_path / "ckpt" / "config.json").read_text())
     cfg["model"]["head"]["lstm_hidden"] = 48
     (tmp_path / "ckpt" / "config.json").write_text(json.dumps(cfg))

@@ -13,7 +13,7 @@ __all__ = ["Policy", "__version__"]
 def __getattr__(name: str):
     # Lazy: importing the package must not import torch (keeps the CLI's --help fast).
     if name == "Policy":
-        from mobile_vla.inference.policy import Policy
+        from mobile_vla.policy.streaming import Policy
 
         return Policy
     raise AttributeError(name)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-# What the original report measured on its policy (section 7 of the brief).
-REPORT_BASELINE = {"context_cosine": 0.74, "action_difference": 0.001}
-
 
 def register(sub) -> None:
     p = sub.add_parser("diagnose", help="instruction-sensitivity diagnostic on paired windows")
@@ -20,6 +17,7 @@ def _run(args) -> int:
     from mobile_vla import Policy
     from mobile_vla.cli import emit
     from mobile_vla.errors import MobileVLAError
+    from mobile_vla.eval.grounding import REPORT_BASELINE
     from mobile_vla.eval.offline import evaluate_offline
 
     policy = Policy.from_checkpoint(args.checkpoint)
@@ -41,10 +39,12 @@ def _run(args) -> int:
 
 
 def format_grounding(g: dict) -> str:
+    from mobile_vla.eval.grounding import REPORT_BASELINE as report
+
     return (
         "grounding (instruction vs mirrored instruction, same frames):\n"
-        f"  context_cosine        {g.get('context_cosine', float('nan')):.3f}   (report: 0.74)\n"
-        f"  action_difference     {g['action_difference']:.3f} m/s (report: 0.001)\n"
+        f"  context_cosine        {g.get('context_cosine', float('nan')):.3f}   (report: {report['context_cosine']})\n"
+        f"  action_difference     {g['action_difference']:.3f} m/s (report: {report['action_difference']})\n"
         f"  flip_divergence_ratio {g['flip_divergence_ratio']:.3f}   (0 = ignores the instruction, 1 = as the demos)\n"
         f"  side_agreement        {g['side_agreement']:.3f}   (where the sides are chosen)\n"
         f"  side_agreement_any    {g.get('side_agreement_any', float('nan')):.3f}   (lane-keeping nudges included)"

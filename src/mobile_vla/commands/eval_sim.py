@@ -33,9 +33,9 @@ def _run(args) -> int:
 
         policy = RemotePolicy(args.server, token=args.token)
     else:
-        from mobile_vla import Policy
+        from mobile_vla.policy.backends import load_policy
 
-        policy = Policy.from_checkpoint(args.checkpoint)
+        policy = load_policy(args.checkpoint)
     try:
         report = evaluate_closed_loop(policy, args.episodes, args.seed, args.strategy,
                                       heldout_phrasings=args.heldout_phrasings, video_dir=args.video,

@@ -49,7 +49,7 @@ def _run(args) -> int:
     if args.host not in LOOPBACK and not args.token:
         log.warning("serving on %s without a token: anyone on the network can drive the robot", args.host)
     try:
-        from mobile_vla.inference.policy import Policy
+        from mobile_vla.policy.streaming import Policy
     except ImportError as exc:
         raise MobileVLAError(f"inference is unavailable in this install: {exc}") from None
     policy = Policy.from_checkpoint(checkpoint, device=args.device)

@@ -24,8 +24,8 @@ def _run(args) -> int:
     import sys
 
     from mobile_vla.cli import emit
+    from mobile_vla.policy.checkpoint import read_state
     from mobile_vla.train.api import train
-    from mobile_vla.train.checkpoint import read_state
     from mobile_vla.train.config import load_train_config
 
     config = load_train_config(args.config, args.overrides)

@@ -1,7 +1,7 @@
 """Training-time augmentation: left/right mirroring and colour jitter.
 
-Mirroring creates the same scene with the other instruction (lesson 2 of the original
-system: the side must not be readable off the image alone). A mirrored sample has:
+Mirroring creates the same scene with the other instruction, so that the side cannot be
+read off the image alone and only the instruction tells the sides apart. A mirrored sample has:
 
 - frames flipped horizontally;
 - the instruction with left and right swapped (:func:`mirror_instruction`);
@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mobile_vla.data.instructions import mirror_instruction
+from mobile_vla.vocab.instructions import mirror_instruction
 
 #: Sign applied to ``[linear_x, linear_y, angular_z]`` by a left/right mirror.
 MIRROR_SIGNS = np.array([1.0, -1.0, -1.0], dtype=np.float32)

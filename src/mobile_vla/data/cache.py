@@ -75,6 +75,7 @@ def load_resized_frames(
     image_shape: tuple[int, ...],
     image_size: int,
     use_disk: bool = True,
+    decode: Callable[[Path, FrameTransform], np.ndarray] = decode_resized,
 ) -> np.ndarray:
     """Resized RGB frames ``(T, S, S, 3)`` uint8 of one episode, through the disk cache if useful.
 
@@ -85,10 +86,11 @@ def load_resized_frames(
         image_shape: ``(H, W, 3)`` of the stored frames (decides whether the disk cache pays off).
         image_size: the target size ``S``.
         use_disk: read and write the disk cache for large files.
+        decode: reads and transforms every frame of ``path`` (default: an HDF5 episode file).
     """
     path = Path(path)
     if not (use_disk and needs_disk_cache(image_shape, image_size)):
-        return decode_resized(path, transform)
+        return decode(path, transform)
     target = cache_path(path, transform_id)
     if target.is_file():
         try:
@@ -98,7 +100,7 @@ def load_resized_frames(
             log.warning("%s: cache entry has shape %s; rebuilding", target, frames.shape)
         except (OSError, ValueError) as exc:
             log.warning("%s: unreadable cache entry (%s); rebuilding", target, exc)
-    frames = decode_resized(path, transform)
+    frames = decode(path, transform)
     _write_atomic(target, frames, stale_pattern=f"{path.stem}.{transform_id}.*.npy")
     return frames
 

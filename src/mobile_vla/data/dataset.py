@@ -38,17 +38,17 @@ from torch.utils.data import Dataset
 
 from mobile_vla.data.augment import color_jitter, mirror_actions, mirror_frames, mirror_labels
 from mobile_vla.data.cache import load_resized_frames
-from mobile_vla.data.episode import list_episodes, read_episode
-from mobile_vla.data.instructions import mirror_instruction, other_side
-from mobile_vla.data.labels import IGNORE_INDEX, action_class
-from mobile_vla.data.scene_labels import SCENE_LABELS, SCENE_SCALE, mirror_scene, scene_labels
+from mobile_vla.data.formats import decode_frames, list_episodes, read_episode
+from mobile_vla.data.scene_labels import mirror_scene, scene_labels
 from mobile_vla.errors import MobileVLAError
+from mobile_vla.vocab import batch as keys
+from mobile_vla.vocab.actions import IGNORE_INDEX, action_class
+from mobile_vla.vocab.batch import DIRECTION_IDS, DIRECTION_NONE, TOKEN_KEYS
+from mobile_vla.vocab.instructions import mirror_instruction, other_side
+from mobile_vla.vocab.scene import SCENE_LABELS, SCENE_SCALE
 
 log = logging.getLogger(__name__)
 
-DIRECTION_IDS = {"left": 0, "right": 1}
-DIRECTION_NONE = 2
-TOKEN_KEYS = ("input_ids", "attention_mask", "image_embeds_position_mask", "action_token_mask")
 _logged_processors: set[str] = set()  # log the tokenizer/image size once per process
 
 
@@ -241,6 +241,7 @@ class MobileVLAH5Dataset(Dataset):
                 image_shape=rec.image_shape,
                 image_size=size,
                 use_disk=self.cache,
+                decode=decode_frames,
             )
             if len(frames) != rec.num_frames:
                 raise MobileVLAError(f"{rec.path}: decoded {len(frames)} frames, expected {rec.num_frames}")
@@ -297,23 +298,23 @@ class MobileVLAH5Dataset(Dataset):
             cf_chunks, cf_mask = np.zeros_like(chunks), np.zeros_like(mask)
 
         item = {
-            "pixel_values": pixel_values,
-            "frame_mask": torch.from_numpy(np.arange(W) < n),
+            keys.PIXEL_VALUES: pixel_values,
+            keys.FRAME_MASK: torch.from_numpy(np.arange(W) < n),
             **{k: v.clone() for k, v in self._tokens[instruction].items()},
-            "actions": self._targets(chunks, mask),
-            "action_mask": torch.from_numpy(mask),
-            **{f"cf_{k}": v.clone() for k, v in self._tokens[mirror_instruction(instruction)].items()},
-            "cf_actions": self._targets(cf_chunks, cf_mask),
-            "cf_action_mask": torch.from_numpy(cf_mask),
-            "direction": torch.tensor(DIRECTION_IDS.get(side, DIRECTION_NONE), dtype=torch.long),
+            keys.ACTIONS: self._targets(chunks, mask),
+            keys.ACTION_MASK: torch.from_numpy(mask),
+            **{keys.CF_PREFIX + k: v.clone() for k, v in self._tokens[mirror_instruction(instruction)].items()},
+            keys.CF_ACTIONS: self._targets(cf_chunks, cf_mask),
+            keys.CF_ACTION_MASK: torch.from_numpy(cf_mask),
+            keys.DIRECTION: torch.tensor(DIRECTION_IDS.get(side, DIRECTION_NONE), dtype=torch.long),
             **self._scene(scene, start, n),
-            "instruction": instruction,
-            "episode_id": rec.episode_id,
+            keys.INSTRUCTION: instruction,
+            keys.EPISODE_ID: rec.episode_id,
         }
         if self.discrete_labels:
             labels = action_class(chunks)
             labels[~mask] = IGNORE_INDEX
-            item["class_labels"] = torch.from_numpy(labels)
+            item[keys.CLASS_LABELS] = torch.from_numpy(labels)
         return item
 
     def _scene(self, scene: np.ndarray | None, start: int, n: int) -> dict[str, torch.Tensor]:
@@ -324,7 +325,7 @@ class MobileVLAH5Dataset(Dataset):
         if scene is not None:
             out[:n] = torch.from_numpy(scene[start : start + n] / SCENE_SCALE)
             mask[:n] = True
-        return {"scene": out, "scene_mask": mask}
+        return {keys.SCENE: out, keys.SCENE_MASK: mask}
 
     # ------------------------------------------------------------------ batching
     def collater(self, items: list[dict]) -> dict:
@@ -341,7 +342,7 @@ class MobileVLAH5Dataset(Dataset):
             values = [item[key] for item in items]
             if not isinstance(first, torch.Tensor):
                 batch[key] = values
-            elif key.removeprefix("cf_") in TOKEN_KEYS:
+            elif key.removeprefix(keys.CF_PREFIX) in TOKEN_KEYS:
                 batch[key] = _pad_rows(values, self.processor.pad_id if key.endswith("input_ids") else 0)
             else:
                 batch[key] = torch.stack(values)

@@ -25,18 +25,17 @@ from typing import Any
 import h5py
 import numpy as np
 
-from mobile_vla.data.instructions import canonical_instruction, side_of
 from mobile_vla.errors import EpisodeError
+from mobile_vla.vocab.instructions import canonical_instruction, side_of
 
 IMAGE_KEYS = ("images", "observations/images")
-ACTION_NAMES = ("linear_x", "linear_y", "angular_z")
 
 _NAME_RE = re.compile(
     r"^episode_(?P<date>\d{8})_(?P<time>\d{6})_(?:(?P<target>[a-z]+)_)?"
     r"(?P<boxes>[12])box_(?P<orientation>hori|vert)_(?P<side>left|right)"
     r"(?:_(?P<kind>core|variant))?(?:_(?P<distance>close|medium|far))?"
 )
-# 2026 layout: ..._target_left_right_path__core__fixed_center.h5 — the path side precedes "_path".
+# Names with a path part (..._target_left_right_path__core__fixed_center.h5): the path side precedes "_path".
 _PATH_RE = re.compile(r"(?P<side>left|right)_path")
 
 
@@ -113,6 +112,7 @@ class Episode:
     path: Path | None = None
     image_shape: tuple[int, int, int] | None = None  # (H, W, 3) even when images were not loaded
     counterfactual_actions: np.ndarray | None = None  # (T, 3) expert labels for the mirrored instruction
+    instruction_from_name: bool = False  # the file carries no instruction; it was derived from the name
 
     @property
     def num_frames(self) -> int:
@@ -209,7 +209,8 @@ def _read_open(path: Path, f: h5py.File, load_images: bool) -> Episode:
             value = raw[0]
             instruction = (value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value))
             instruction = instruction.strip("\x00").strip() or None
-    if instruction is None:
+    derived = instruction is None
+    if derived:
         if scenario is None:
             raise EpisodeError(
                 path,
@@ -241,6 +242,7 @@ def _read_open(path: Path, f: h5py.File, load_images: bool) -> Episode:
         path=path,
         image_shape=tuple(img.shape[1:]),
         counterfactual_actions=counterfactual,
+        instruction_from_name=derived,
     )
 
 
@@ -265,7 +267,7 @@ def write_episode(
     Args:
         path: destination ``.h5`` path.
         episode: images ``(T, H, W, 3)`` uint8 **BGR**, actions ``(T, 3)``.
-        layout: ``"images"`` (2025 layout) or ``"observations/images"`` (2026 layout).
+        layout: the image key, ``"images"`` or ``"observations/images"`` (the robot's files use both).
     """
     if layout not in IMAGE_KEYS:
         raise ValueError(f"layout must be one of {IMAGE_KEYS}, got {layout!r}")

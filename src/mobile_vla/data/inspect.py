@@ -7,12 +7,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 
-from mobile_vla.data.episode import list_episodes, read_episode
-from mobile_vla.data.labels import CLASS_NAMES, action_class
+from mobile_vla.data.formats import list_episodes, read_episode
 from mobile_vla.errors import EpisodeError, MobileVLAError
+from mobile_vla.vocab.actions import CLASS_NAMES, action_class
 
 
 def inspect_episodes(path: str | os.PathLike, check_images: bool = False) -> dict[str, Any]:
@@ -57,7 +56,7 @@ def inspect_episodes(path: str | os.PathLike, check_images: bool = False) -> dic
         sides[ep.side if ep.side in ("left", "right") else "other"] += 1
         shapes[f"{ep.image_shape[0]}x{ep.image_shape[1]}"] += 1
         classes.update(CLASS_NAMES[c] for c in action_class(ep.actions))
-        with_instruction += int(_has_instruction(file))
+        with_instruction += int(not ep.instruction_from_name)
         with_counterfactual += int(ep.counterfactual_actions is not None)
         actions.append(ep.actions)
 
@@ -78,12 +77,6 @@ def inspect_episodes(path: str | os.PathLike, check_images: bool = False) -> dic
         "with_counterfactual": with_counterfactual,
         "errors": errors,
     }
-
-
-def _has_instruction(file: Path) -> bool:
-    """Whether the file carries ``language_instruction`` (else it was derived from the name)."""
-    with h5py.File(file, "r") as f:
-        return "language_instruction" in f
 
 
 def format_report(report: dict[str, Any]) -> str:

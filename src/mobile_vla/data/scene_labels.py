@@ -13,12 +13,7 @@ from typing import Any
 
 import numpy as np
 
-# Metres, robot frame (+x forward, +y left): the cup, the obstacle cluster's centre, its near and
-# far faces along x and its half width — together what the expert's route depends on.
-SCENE_LABELS = ("cup_x", "cup_y", "obstacle_x", "obstacle_y", "obstacle_near_x", "obstacle_far_x",
-                "obstacle_half_width")
-LATERAL_COLUMNS = (1, 3)  # negated by mirroring (the others are mirror-invariant)
-SCENE_SCALE = 4.0  # metres → roughly unit range for the loss
+from mobile_vla.vocab.scene import LATERAL_COLUMNS
 
 
 def scene_labels(attrs: dict[str, Any], num_frames: int) -> np.ndarray | None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mobile_vla.data.episode import read_episode
+from mobile_vla.data.formats import read_episode
 from mobile_vla.errors import MobileVLAError
 
 

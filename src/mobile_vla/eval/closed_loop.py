@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from mobile_vla.data.instructions import SIDES, sample_instruction
+from mobile_vla.vocab.instructions import SIDES, sample_instruction
 
 log = logging.getLogger(__name__)
 
@@ -30,18 +30,25 @@ def evaluate_closed_loop(
     video_dir: str | Path | None = None,
     videos: int = 4,
     progress: bool = True,
+    task: str | None = None,
+    scenes: str | None = None,
 ) -> dict[str, Any]:
     """Run ``episodes`` closed-loop episodes (scenes paired: each scene once per side).
+
+    ``task``/``scenes``: the simulator task and scene preset (defaults: the cup task, its default preset).
 
     Returns:
         ``{"overall": {...}, "left": {...}, "right": {...}, "records": [...]}`` where each
         summary is :func:`mobile_vla.sim.evaluate.summarize` and ``records`` holds per-episode trajectories for plotting.
     """
-    from mobile_vla.inference.controller import PolicyController
+    from mobile_vla.policy.controller import PolicyController
     from mobile_vla.sim.evaluate import summarize
     from mobile_vla.sim.rollout import run_episode
-    from mobile_vla.sim.scene import eval_scene_seed, sample_scene
+    from mobile_vla.sim.scene import eval_scene_seed
+    from mobile_vla.sim.tasks import resolve
     from mobile_vla.sim.world import World
+
+    task, spec, scenes, preset = resolve(task, scenes)
 
     size = image_size or int(policy.metadata["image_size"])
     controller = PolicyController(policy, strategy)  # the same controller the robot client runs
@@ -49,17 +56,18 @@ def evaluate_closed_loop(
     results = []
     records: list[dict[str, Any]] = []
     video_dir = Path(video_dir) if video_dir else None
-    scenes = (episodes + 1) // 2
-    bar = tqdm(total=scenes * 2, desc="eval-sim", unit="ep", disable=not progress)
+    num_scenes = (episodes + 1) // 2
+    bar = tqdm(total=num_scenes * 2, desc="eval-sim", unit="ep", disable=not progress)
     with World(image_size=size) as world:
-        for i in range(scenes):
-            scene = sample_scene(eval_scene_seed(seed, i))
+        for i in range(num_scenes):
+            scene = preset.sample(eval_scene_seed(seed, i))
             for side in SIDES:
                 if len(results) >= episodes:
                     break
-                instruction = sample_instruction(side, rng, heldout=heldout_phrasings)
+                instruction = sample_instruction(side, rng, target=spec.target, heldout=heldout_phrasings)
                 want_video = video_dir is not None and len(results) < videos
-                result = run_episode(world, scene, instruction, controller, beta=0.0, render=want_video)
+                result = run_episode(world, scene, instruction, controller, beta=0.0, render=want_video,
+                                     task=spec)
                 results.append(result)
                 records.append(result.to_record(scene))
                 if want_video:
@@ -72,6 +80,8 @@ def evaluate_closed_loop(
         report[side] = summarize(r for r in results if r.side == side)
     report["strategy"] = strategy
     report["seed"] = seed
+    report["task"] = task
+    report["scenes"] = scenes
     report["records"] = records
     return report
 

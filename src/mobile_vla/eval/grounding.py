@@ -1,4 +1,4 @@
-"""The instruction-sensitivity diagnostic of the original report, made precise.
+"""The instruction-sensitivity diagnostic: does swapping the instruction change the action?
 
 On *paired windows* — the same frames under an instruction and under its mirror (left ↔
 right) — compare what the backbone and the policy do with what the two demonstrations do.
@@ -7,8 +7,9 @@ The mirrored demonstration is the expert's counterfactual label recorded at the 
 
 Figures (all means over valid chunk steps):
     context_cosine         cosine similarity of the action-token states under the two instructions
-                           (the report measured 0.74: the context changed ...)
-    action_difference      mean |a(instr) - a(mirror)| per action element, m/s (... but this was 0.001)
+                           (the user's report measured 0.74 on its policy: the context changed ...)
+    action_difference      mean |a(instr) - a(mirror)| per action element, m/s (... but the action
+                           changed by 0.001: the instruction did not reach the action)
     flip_divergence_ratio  mean ||a(instr) - a(mirror)|| / mean ||demo(instr) - demo(mirror)||:
                            0 = the instruction changes nothing; 1 = it changes the action as much as
                            the demonstrations differ
@@ -28,6 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
+#: What the user's report measured on the policy whose instruction never reached the action.
+REPORT_BASELINE = {"context_cosine": 0.74, "action_difference": 0.001}
 LATERAL = 1  # index of linear_y in the (linear_x, linear_y) action vector
 SIDE_DIFFERENCE = 0.25  # m/s: a lateral difference of the demonstrations this large is a side choice
 _LATERAL_EPS = 0.05  # m/s: demonstrations closer than this laterally count as "not different"

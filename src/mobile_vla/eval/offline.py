@@ -14,11 +14,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from mobile_vla.data.instructions import mirror_instruction
-from mobile_vla.data.labels import action_class
 from mobile_vla.eval.grounding import LATERAL, grounding_metrics
+from mobile_vla.vocab import batch as keys
+from mobile_vla.vocab.actions import POLICY_ACTION_NAMES, action_class
+from mobile_vla.vocab.batch import CF_PREFIX
+from mobile_vla.vocab.instructions import mirror_instruction
 
-ACTION_NAMES = ("linear_x", "linear_y")
 _DIRECTION_THRESHOLD = 0.3  # m/s: a lateral label this large has a definite direction
 
 
@@ -34,15 +35,15 @@ def paired_outputs(model, processor, batch: dict) -> dict[str, np.ndarray]:
 
     model.eval()
     device = next(model.parameters()).device
-    pix = batch["pixel_values"].to(device)
-    frame_mask = batch["frame_mask"].to(device)
+    pix = batch[keys.PIXEL_VALUES].to(device)
+    frame_mask = batch[keys.FRAME_MASK].to(device)
     tokens = {k: v.to(device) for k, v in batch_tokens(batch).items()}
-    cf_tokens = {k: v.to(device) for k, v in batch_tokens(batch, "cf_").items()}
-    instructions = list(batch["instruction"])
+    cf_tokens = {k: v.to(device) for k, v in batch_tokens(batch, CF_PREFIX).items()}
+    instructions = list(batch[keys.INSTRUCTION])
     latents = model.backbone.image_latents(pix.flatten(0, 1))  # one vision pass for both instructions
     out = model(pix, tokens, frame_mask, instructions, latents=latents)
     out_cf = model(pix, cf_tokens, frame_mask, [mirror_instruction(s) for s in instructions], latents=latents)
-    valid = batch["frame_mask"].bool()
+    valid = batch[keys.FRAME_MASK].bool()
 
     def phys(x: torch.Tensor) -> np.ndarray:
         return processor.unnormalize_actions(x.float().cpu())[valid].numpy()
@@ -50,10 +51,10 @@ def paired_outputs(model, processor, batch: dict) -> dict[str, np.ndarray]:
     return {
         "pred": phys(out.actions),
         "pred_mirror": phys(out_cf.actions),
-        "target": phys(batch["actions"]),
-        "target_mirror": phys(batch["cf_actions"]),
-        "mask": batch["action_mask"][valid].bool().numpy(),
-        "mask_mirror": (batch["action_mask"] & batch["cf_action_mask"])[valid].bool().numpy(),
+        "target": phys(batch[keys.ACTIONS]),
+        "target_mirror": phys(batch[keys.CF_ACTIONS]),
+        "mask": batch[keys.ACTION_MASK][valid].bool().numpy(),
+        "mask_mirror": (batch[keys.ACTION_MASK] & batch[keys.CF_ACTION_MASK])[valid].bool().numpy(),
         "context": out.context.float().cpu()[valid].numpy(),
         "context_mirror": out_cf.context.float().cpu()[valid].numpy(),
     }
@@ -83,8 +84,8 @@ def action_metrics(p: dict[str, np.ndarray]) -> dict[str, Any]:
     for scope, e, m in (("chunk", err, p["mask"]), ("first", err[:, :1], p["mask"][:, :1])):
         v = e[m]  # (V, D)
         out[scope] = {
-            "mae": {n: float(np.abs(v[:, i]).mean()) for i, n in enumerate(ACTION_NAMES)},
-            "rmse": {n: float(np.sqrt((v[:, i] ** 2).mean())) for i, n in enumerate(ACTION_NAMES)},
+            "mae": {n: float(np.abs(v[:, i]).mean()) for i, n in enumerate(POLICY_ACTION_NAMES)},
+            "rmse": {n: float(np.sqrt((v[:, i] ** 2).mean())) for i, n in enumerate(POLICY_ACTION_NAMES)},
             "rmse_overall": float(np.sqrt((v**2).mean())),
         }
     first = p["mask"][:, 0]

@@ -6,7 +6,8 @@ Sequence (the processor's token layout, length L)::
 
 The image latents are scattered onto the ``image_embeds_position_mask`` slots only and the
 ``<action>`` slots get learnable embeddings, so the instruction's token embeddings reach the
-language model untouched (lesson 1 of the original system: its latents overwrote the words).
+language model untouched: were latents scattered over the prompt, they would overwrite the
+instruction's words and the action could not depend on them.
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ class FreezeConfig:
 
 @dataclasses.dataclass
 class HeadConfig:
-    type: str = "lstm"  # lstm (velocity regression) | classification (9 discrete classes)
+    type: str = "lstm"  # a registered action head: lstm (velocity regression) | classification (9 classes)
     num_action_tokens: int = 1
     window_size: int = 8  # W: frames per training window; streaming history length
     fwd_pred_next_n: int = 10  # N: chunk length
@@ -97,8 +97,6 @@ class ModelConfig:
         b, h, g = self.backbone, self.head, self.grounding
         if b.preset not in PRESETS:
             raise ConfigError(f"model.backbone.preset: expected one of {PRESETS}, got {b.preset!r}")
-        if h.type not in ("lstm", "classification"):
-            raise ConfigError(f"model.head.type: expected 'lstm' or 'classification', got {h.type!r}")
         if g.instruction_encoder not in ("text_states", "embeddings", "sentence"):
             raise ConfigError(
                 "model.grounding.instruction_encoder: expected text_states | embeddings | sentence, "

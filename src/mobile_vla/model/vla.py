@@ -18,17 +18,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mobile_vla.data.instructions import mirror_instruction
-from mobile_vla.data.labels import CLASS_DIRECTIONS
-from mobile_vla.data.scene_labels import SCENE_LABELS
 from mobile_vla.errors import MobileVLAError
 from mobile_vla.model.backbone import Kosmos2Backbone, Tokens
 from mobile_vla.model.config import ModelConfig
 from mobile_vla.model.grounding import SENTENCE_DIM, FiLM, SentenceEncoder, contrastive_loss
-from mobile_vla.model.heads import MobileVLAClassificationDecoder, MobileVLALSTMDecoder, masked_huber
-
-TOKEN_KEYS = ("input_ids", "attention_mask", "image_embeds_position_mask", "action_token_mask")
-DIRECTION_NONE = 2
+from mobile_vla.model.heads import ACTION_HEADS, masked_huber
+from mobile_vla.vocab import batch as keys
+from mobile_vla.vocab.batch import CF_PREFIX, DIRECTION_NONE, TOKEN_KEYS
+from mobile_vla.vocab.instructions import mirror_instruction
+from mobile_vla.vocab.scene import SCENE_LABELS
 
 
 @dataclasses.dataclass
@@ -36,12 +34,12 @@ class VLAOutput:
     actions: torch.Tensor  # (B, W, N, D) normalised, Tanh range
     context: torch.Tensor  # (B, W, K, H) action-token states, before grounding fusion
     fused: torch.Tensor  # (B, W, F) what the head's LSTM consumes
+    head_output: torch.Tensor | None = None  # the action head's raw output, e.g. class logits (B, W, N, 9)
     direction_logits: torch.Tensor | None = None  # (B, W, 3)
-    class_logits: torch.Tensor | None = None  # (B, W, N, 9)
 
 
 def batch_tokens(batch: dict, prefix: str = "") -> Tokens:
-    """The four token tensors of ``batch`` (``prefix="cf_"`` for the mirrored instruction)."""
+    """The four token tensors of ``batch`` (``prefix=CF_PREFIX`` for the mirrored instruction)."""
     return {k: batch[prefix + k] for k in TOKEN_KEYS}
 
 
@@ -82,13 +80,7 @@ class MobileVLA(nn.Module):
         if g.contrastive:
             self.contrast_features = nn.Linear(head_dim, g.contrastive_dim)
             self.contrast_instruction = nn.Linear(embed_dim, g.contrastive_dim)
-        common = dict(chunk=h.fwd_pred_next_n, action_dim=action_dim, hidden=h.lstm_hidden, layers=h.lstm_layers,
-                      mlp_hidden=h.mlp_hidden, dropout=h.dropout)
-        if h.type == "lstm":
-            self.action_head = MobileVLALSTMDecoder(head_dim, huber_delta=h.huber_delta, **common)
-        else:
-            self.action_head = MobileVLAClassificationDecoder(head_dim, class_weights=h.class_weights, **common)
-            self.action_head.centroids.copy_(torch.from_numpy(CLASS_DIRECTIONS[:, :action_dim] / 1.1))
+        self.action_head = ACTION_HEADS.get(h.type).from_config(head_dim, h, action_dim)
 
     # ------------------------------------------------------------------ per-frame features
     def _frame_features(self, tokens: Tokens, latents: torch.Tensor) -> torch.Tensor:
@@ -135,10 +127,8 @@ class MobileVLA(nn.Module):
             # description of the scene from which the expert's route is a simple function.
             fused = torch.cat([fused, self.scene_head(features[:, :, -1])], -1)
         direction_logits = self.direction_head(fused) if self.direction_head is not None else None
-        if isinstance(self.action_head, MobileVLALSTMDecoder):
-            return VLAOutput(self.action_head(fused), context, fused, direction_logits)
-        logits = self.action_head(fused)
-        return VLAOutput(self.action_head.expected_actions(logits), context, fused, direction_logits, logits)
+        raw = self.action_head(fused)
+        return VLAOutput(self.action_head.actions(raw), context, fused, raw, direction_logits)
 
     def _normalize(self, flat: torch.Tensor, frame_mask: torch.Tensor | None) -> torch.Tensor:
         """Batch-standardise ``(B, W, F)`` features over valid frames (padding never enters the stats)."""
@@ -169,54 +159,51 @@ class MobileVLA(nn.Module):
     def compute_losses(self, batch: dict) -> tuple[dict[str, torch.Tensor], VLAOutput]:
         """Named losses (``loss`` is the weighted total) and the output under the batch's instruction."""
         g = self.config.grounding
-        pix = batch["pixel_values"]
+        pix = batch[keys.PIXEL_VALUES]
         B, W = pix.shape[:2]
-        frame_mask = batch.get("frame_mask")
+        frame_mask = batch.get(keys.FRAME_MASK)
         tokens = batch_tokens(batch)
         paired = g.counterfactual or g.contrastive
         latents = self.backbone.image_latents(pix.flatten(0, 1))  # one vision pass, shared by both instructions
         image_summary = latents.mean(1)  # (B*W, H)
         rows = _repeat_rows(tokens, W)
         if paired:
-            cf_rows = _repeat_rows(batch_tokens(batch, "cf_"), W)
+            cf_rows = _repeat_rows(batch_tokens(batch, CF_PREFIX), W)
             rows = {k: torch.cat([rows[k], cf_rows[k]]) for k in rows}
             latents = latents.repeat(2, 1, 1)
         feats = self._frame_features(rows, latents)
         feats = feats.view(-1, B, W, *feats.shape[1:])  # (1 or 2, B, W, K', H)
-        instructions = batch.get("instruction")
+        instructions = batch.get(keys.INSTRUCTION)
         instr = self.encode_instruction(tokens, instructions)
         out = self.head(feats[0], instr, frame_mask)
 
         losses: dict[str, torch.Tensor] = {}
-        if isinstance(self.action_head, MobileVLALSTMDecoder):
-            raw = self.action_head.loss(out.actions, batch["actions"], batch["action_mask"])
-        else:
-            raw = self.action_head.loss(out.class_logits, batch["class_labels"])
-        losses.update({f"{k}_act": v for k, v in raw.items()})  # the head's suffix
+        head_losses = self.action_head.loss(out.head_output, batch)
+        losses.update({f"{k}_act": v for k, v in head_losses.items()})  # the head's suffix
         total = sum(losses.values())
         valid = frame_mask.bool() if frame_mask is not None else torch.ones(B, W, dtype=torch.bool, device=pix.device)
         if out.direction_logits is not None:
-            target = batch["direction"].long().view(B, 1).expand(B, W)
+            target = batch[keys.DIRECTION].long().view(B, 1).expand(B, W)
             losses["loss_direction_aux"] = F.cross_entropy(out.direction_logits[valid], target[valid])
             total = total + g.direction_weight * losses["loss_direction_aux"]
-        if self.scene_head is not None and "scene" in batch:
+        if self.scene_head is not None and keys.SCENE in batch:
             pred_scene = self.scene_head(image_summary).view(B, W, -1)
-            seen = (batch["scene_mask"].bool() & valid).to(pred_scene.dtype)  # real robot frames have no label
-            per_frame = (pred_scene - batch["scene"].to(pred_scene.dtype)).pow(2).mean(-1)
+            seen = (batch[keys.SCENE_MASK].bool() & valid).to(pred_scene.dtype)  # real robot frames have no label
+            per_frame = (pred_scene - batch[keys.SCENE].to(pred_scene.dtype)).pow(2).mean(-1)
             # A masked mean keeps the head in the graph when no frame is labelled (DDP needs every parameter).
             losses["loss_scene_aux"] = (per_frame * seen).sum() / seen.sum().clamp_min(1.0)
             total = total + g.scene_aux_weight * losses["loss_scene_aux"]
         if paired:
             cf_instructions = [mirror_instruction(s) for s in instructions] if instructions is not None else None
-            instr_cf = self.encode_instruction(batch_tokens(batch, "cf_"), cf_instructions)
+            instr_cf = self.encode_instruction(batch_tokens(batch, CF_PREFIX), cf_instructions)
             out_cf = self.head(feats[1], instr_cf, frame_mask)
             if g.counterfactual:
                 losses["loss_counterfactual"] = masked_huber(
-                    out_cf.actions, batch["cf_actions"], batch["cf_action_mask"], self.config.head.huber_delta
+                    out_cf.actions, batch[keys.CF_ACTIONS], batch[keys.CF_ACTION_MASK], self.config.head.huber_delta
                 )
                 total = total + g.counterfactual_weight * losses["loss_counterfactual"]
             if g.contrastive:
-                sided = valid & (batch["direction"].view(B, 1) != DIRECTION_NONE)
+                sided = valid & (batch[keys.DIRECTION].view(B, 1) != DIRECTION_NONE)
                 losses["loss_contrastive"] = contrastive_loss(
                     self.contrast_features(out.fused), self.contrast_features(out_cf.fused),
                     self.contrast_instruction(instr), self.contrast_instruction(instr_cf), sided,
@@ -230,9 +217,8 @@ class MobileVLA(nn.Module):
         return self.compute_losses(batch)[0]
 
     def set_class_centroids(self, normalized: np.ndarray) -> None:
-        """Classification head: the normalised action ``(9, D)`` of each class."""
-        if isinstance(self.action_head, MobileVLAClassificationDecoder):
-            self.action_head.centroids.copy_(torch.as_tensor(normalized, dtype=torch.float32))
+        """Discrete heads: the normalised action ``(9, D)`` of each class."""
+        self.action_head.set_action_centroids(normalized)
 
 
 def _repeat_rows(tokens: Tokens, times: int) -> Tokens:

@@ -2,7 +2,7 @@
 
 The same object (saved inside every checkpoint) is used by training, evaluation and
 serving, so the three cannot disagree on channel order, image size, normalisation,
-tokenization or action scaling (lesson 3 of the original system).
+tokenization or action scaling.
 
 Token layout built by :meth:`Processor.tokenize` for each instruction (right-padded to a
 fixed length ``L`` so that training and serving see identical sequences)::

@@ -13,7 +13,7 @@ import re
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-from mobile_vla.data.instructions import HELDOUT_TEMPLATES, TRAIN_TEMPLATES
+from mobile_vla.vocab.instructions import HELDOUT_TEMPLATES, TRAIN_TEMPLATES
 
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<image>", "</image>", "<grounding>", "<action>"]
 

@@ -6,7 +6,7 @@
 
 Each session is its own websocket connection, so its history is isolated on the server
 exactly as an in-process session is. :class:`PolicyClient` adds the chunk execution
-strategies of ``eval-sim`` (the shared :class:`~mobile_vla.inference.executor.ChunkExecutor`)
+strategies of ``eval-sim`` (the shared :class:`~mobile_vla.policy.executor.ChunkExecutor`)
 and speaks the closed-loop controller protocol (``reset(instruction)``,
 ``act(rgb) -> [linear_x, linear_y, angular_z]``), so a simulator rollout or a robot loop can
 use it unchanged.
@@ -23,7 +23,7 @@ from websockets.exceptions import InvalidStatus, WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
 from mobile_vla.errors import MobileVLAError
-from mobile_vla.inference.controller import PolicyController
+from mobile_vla.policy.controller import PolicyController
 from mobile_vla.serve import protocol
 from mobile_vla.serve.server import AUTH_SCHEME
 

@@ -14,7 +14,7 @@ from collections import deque
 
 import numpy as np
 
-from mobile_vla.data.instructions import side_of
+from mobile_vla.vocab.instructions import side_of
 
 
 class FakeSession:

@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 
 from mobile_vla.data.episode import Episode, Scenario, format_episode_name, write_episode
-from mobile_vla.data.instructions import SIDES, sample_instruction
 from mobile_vla.sim.expert import ExpertConfig, NoiseConfig
 from mobile_vla.sim.rollout import Controller, RolloutResult, run_episode
 from mobile_vla.sim.scene import SceneSpec, sample_scene, scene_seed
 from mobile_vla.sim.world import World
+from mobile_vla.vocab.instructions import SIDES, sample_instruction
 
 log = logging.getLogger(__name__)
 _EPOCH = dt.datetime(2030, 1, 1)  # simulated stamps: far from real recordings, deterministic

@@ -1,11 +1,11 @@
 """Policy controllers for collection workers (DAgger): the shared
-:class:`~mobile_vla.inference.controller.PolicyController`, built inside each worker process."""
+:class:`~mobile_vla.policy.controller.PolicyController`, built inside each worker process."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from mobile_vla.inference.controller import PolicyController
+from mobile_vla.policy.controller import PolicyController
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,6 +19,6 @@ class PolicyControllerFactory:
         import torch
 
         torch.set_num_threads(1)  # one thread per worker process: workers share the cores
-        from mobile_vla import Policy
+        from mobile_vla.policy.backends import load_policy
 
-        return PolicyController(Policy.from_checkpoint(self.checkpoint), strategy=self.strategy)
+        return PolicyController(load_policy(self.checkpoint), strategy=self.strategy)

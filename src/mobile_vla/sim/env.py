@@ -19,10 +19,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from mobile_vla.data.instructions import SIDES, sample_instruction, side_of
 from mobile_vla.sim.scene import sample_scene
 from mobile_vla.sim.task import MAX_STEPS, SUCCESS_RADIUS, Task
 from mobile_vla.sim.world import MAX_ANGULAR, MAX_LINEAR, World
+from mobile_vla.vocab.instructions import SIDES, sample_instruction, side_of
 
 
 class NavigateEnv(gym.Env):

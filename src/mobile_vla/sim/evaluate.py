@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from mobile_vla.data.instructions import SIDES, canonical_instruction
 from mobile_vla.sim.expert import ExpertConfig
 from mobile_vla.sim.rollout import RolloutResult, run_episode
 from mobile_vla.sim.scene import SceneSpec, eval_scene_seed, sample_scene
 from mobile_vla.sim.world import World
+from mobile_vla.vocab.instructions import SIDES, canonical_instruction
 
 
 def summarize(results: Iterable[RolloutResult]) -> dict[str, Any]:

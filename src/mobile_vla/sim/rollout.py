@@ -19,11 +19,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mobile_vla.data.instructions import other_side, side_of
 from mobile_vla.sim.expert import ExpertConfig, NoiseConfig, expert_action
 from mobile_vla.sim.scene import SceneSpec
 from mobile_vla.sim.task import MAX_STEPS, SUCCESS_RADIUS, Task
 from mobile_vla.sim.world import World, clip_action
+from mobile_vla.vocab.instructions import other_side, side_of
 
 
 class Controller(Protocol):

@@ -12,8 +12,9 @@ import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from mobile_vla.errors import MobileVLAError
+from mobile_vla.policy import checkpoint as ckpt
 from mobile_vla.processing.processor import Processor
-from mobile_vla.train import checkpoint as ckpt
+from mobile_vla.train.checkpoint import build_processor
 from mobile_vla.train.config import TrainConfig
 from mobile_vla.train.datamodule import MobileVLADataModule
 from mobile_vla.train.module import MobileVLAModule
@@ -87,12 +88,12 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: str | 
             raise MobileVLAError(f"{lightning_state}: no training state to resume from (not a training checkpoint?)")
         processor = Processor.load(resume)
     else:
-        processor = ckpt.build_processor(config)
+        processor = build_processor(config)
     data = MobileVLADataModule(config, processor)
     if processor.config.action_stats is None:
         data.fit_processor()
     config.processor = processor.config
-    model = ckpt.build_model(config, processor)
+    model = ckpt.build_model(config.model, processor)
     module = MobileVLAModule(config, processor, model)
 
     checkpoint_dir = out / CHECKPOINT_DIR

@@ -13,6 +13,7 @@ from pathlib import Path
 from mobile_vla.config import apply_overrides, from_dict, load_yaml
 from mobile_vla.errors import ConfigError
 from mobile_vla.model.config import ModelConfig, backbone_geometry
+from mobile_vla.model.heads import ACTION_HEADS
 from mobile_vla.processing.processor import ProcessorConfig
 
 
@@ -74,6 +75,9 @@ class TrainConfig:
 
     def validate(self) -> None:
         self.model.validate()
+        if self.model.head.type not in ACTION_HEADS:
+            raise ConfigError(f"model.head.type: expected a registered action head "
+                              f"({', '.join(ACTION_HEADS.names())}), got {self.model.head.type!r}")
         for key, value in self.derived_processor_fields().items():
             have = getattr(self.processor, key)
             if have != value:

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 from mobile_vla.data.dataset import MobileVLAH5Dataset, action_stats, resolve_episodes
 from mobile_vla.data.split import split_episodes
 from mobile_vla.errors import MobileVLAError
+from mobile_vla.model.heads import ACTION_HEADS
 from mobile_vla.processing.processor import Processor
 from mobile_vla.train.config import TrainConfig
 
@@ -48,7 +49,7 @@ class MobileVLADataModule(L.LightningDataModule):
         return MobileVLAH5Dataset(
             paths, self.processor, window_size=h.window_size, fwd_pred_next_n=h.fwd_pred_next_n,
             window_stride=d.window_stride, mirror_prob=d.mirror_prob if train else 0.0,
-            color_jitter=d.color_jitter if train else 0.0, discrete_labels=h.type == "classification",
+            color_jitter=d.color_jitter if train else 0.0, discrete_labels=ACTION_HEADS.get(h.type).needs_class_labels,
             cache=d.cache, seed=d.seed,
         )
 

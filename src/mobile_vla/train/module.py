@@ -12,6 +12,7 @@ from mobile_vla.eval.offline import grounding_from_paired, paired_outputs
 from mobile_vla.model.vla import MobileVLA, VLAOutput
 from mobile_vla.processing.processor import Processor
 from mobile_vla.train.config import OptimConfig, TrainConfig
+from mobile_vla.vocab import batch as keys
 
 
 def velocity_errors(out: VLAOutput, batch: dict, processor: Processor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -21,8 +22,8 @@ def velocity_errors(out: VLAOutput, batch: dict, processor: Processor) -> tuple[
     ``(B, W, N)`` selects the steps that exist.
     """
     pred = processor.unnormalize_actions(out.actions.detach().float())
-    target = processor.unnormalize_actions(batch["actions"].float())
-    mask = batch["action_mask"].bool().unsqueeze(-1).expand_as(pred)
+    target = processor.unnormalize_actions(batch[keys.ACTIONS].float())
+    mask = batch[keys.ACTION_MASK].bool().unsqueeze(-1).expand_as(pred)
     diff = (pred - target)[mask]
     return diff.pow(2).sum(), diff.abs().sum(), torch.tensor(float(diff.numel()), device=diff.device)
 
@@ -63,7 +64,7 @@ class MobileVLAModule(L.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         losses, out = self.model.compute_losses(batch)
-        bs = batch["pixel_values"].shape[0]
+        bs = batch[keys.PIXEL_VALUES].shape[0]
         self._log_losses("train", losses, bs, on_step=True)
         sq, ab, n = velocity_errors(out, batch, self.processor)
         self.log("train/rmse_velocity", (sq / n.clamp_min(1)).sqrt(), on_step=True, batch_size=bs)
@@ -76,9 +77,9 @@ class MobileVLAModule(L.LightningModule):
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         losses, out = self.model.compute_losses(batch)
-        self._log_losses("val", losses, batch["pixel_values"].shape[0], on_step=False)
+        self._log_losses("val", losses, batch[keys.PIXEL_VALUES].shape[0], on_step=False)
         self._val_sums += torch.stack(velocity_errors(out, batch, self.processor))
-        if bool(batch["cf_action_mask"].any()):  # the grounding diagnostic needs counterfactual labels
+        if bool(batch[keys.CF_ACTION_MASK].any()):  # the grounding diagnostic needs counterfactual labels
             self._val_pairs.append(paired_outputs(self.model, self.processor, batch))
 
     def on_validation_epoch_end(self) -> None:

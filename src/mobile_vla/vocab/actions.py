@@ -1,13 +1,23 @@
-"""The 9 discrete action classes of the real robot's teleop data, for a classification head.
+"""Actions: names, units, the teleop speed, and the 9 discrete move classes of the robot's data.
 
-Teleop commands are discrete (``{-1.15, 0, +1.15}`` per axis), so a command is one of nine
-moves. A dimension counts as "moving" when its magnitude exceeds :data:`THRESHOLD` (m/s).
+An action is robot-frame ``[linear_x, linear_y, angular_z]`` in m/s, m/s, rad/s; the policy
+predicts the first two (the base strafes, it does not turn). Teleop commands are discrete
+(``{-TELEOP_SPEED, 0, +TELEOP_SPEED}`` per axis), so a command is one of nine moves. A
+dimension counts as "moving" when its magnitude exceeds :data:`THRESHOLD` (m/s).
 ``linear_y > 0`` is a strafe to the **left**.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+#: Every action dimension an episode file records, and their units.
+ACTION_NAMES = ("linear_x", "linear_y", "angular_z")
+ACTION_UNITS = ("m/s", "m/s", "rad/s")
+#: The dimensions the policy predicts.
+POLICY_ACTION_NAMES = ACTION_NAMES[:2]
+#: m/s per axis of the robot's teleop keys; the default action range of an untrained checkpoint.
+TELEOP_SPEED = 1.15
 
 THRESHOLD = 0.3
 NUM_CLASSES = 9
@@ -53,7 +63,7 @@ def action_class(actions: np.ndarray, threshold: float = THRESHOLD) -> np.ndarra
     return _LOOKUP[sx + 1, sy + 1]
 
 
-def class_to_action(classes: np.ndarray, speed: float = 1.15) -> np.ndarray:
+def class_to_action(classes: np.ndarray, speed: float = TELEOP_SPEED) -> np.ndarray:
     """Class ids ``(...)`` → ``(..., 2)`` float32 ``[linear_x, linear_y]`` at ``speed`` m/s per axis."""
     return CLASS_DIRECTIONS[np.asarray(classes, dtype=np.int64)] * np.float32(speed)
 

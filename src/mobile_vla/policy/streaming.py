@@ -1,4 +1,4 @@
-"""Streaming inference: ``Policy.from_checkpoint(dir).new_session(instruction).step(frame)``.
+"""The torch policy: ``Policy.from_checkpoint(dir).new_session(instruction).step(frame)``.
 
 A :class:`Session` keeps the per-frame features ``(K', H)`` of its last W frames and the
 instruction's tokens and embedding, so a step costs one frame's backbone pass plus the head
@@ -16,27 +16,27 @@ import torch
 
 from mobile_vla.errors import MobileVLAError
 from mobile_vla.model.vla import MobileVLA
+from mobile_vla.policy.checkpoint import load_checkpoint, read_state
 from mobile_vla.processing.processor import Processor
-
-ACTION_NAMES = ["linear_x", "linear_y"]
-ACTION_UNITS = ["m/s", "m/s"]
+from mobile_vla.vocab.actions import ACTION_NAMES, ACTION_UNITS
 
 
 class Policy:
-    """A loaded model + processor; opens independent streaming sessions."""
+    """A loaded model + processor; opens independent streaming sessions (a :class:`PolicyBackend`).
 
-    def __init__(self, model: MobileVLA, processor: Processor, config: Any = None, state: dict | None = None,
-                 device: str | torch.device = "cpu"):
+    ``config`` is the checkpoint's training configuration (a dict), ``state`` its trainer state.
+    """
+
+    def __init__(self, model: MobileVLA, processor: Processor, config: dict | None = None,
+                 state: dict | None = None, device: str | torch.device = "cpu"):
         self.model = model.to(device).eval()
         self.processor = processor
-        self.config = config
+        self.config = config or {}
         self.state = state or {}
         self.device = torch.device(device)
 
     @classmethod
     def from_checkpoint(cls, directory: str | Path, device: str | torch.device = "cpu") -> Policy:
-        from mobile_vla.train.checkpoint import load_checkpoint, read_state
-
         model, config, processor = load_checkpoint(directory, device)
         return cls(model, processor, config, read_state(directory), device)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from mobile_vla.errors import MobileVLAError
-from mobile_vla.inference.executor import ChunkExecutor
+from mobile_vla.policy.executor import ChunkExecutor
 
 
 class PolicyController:

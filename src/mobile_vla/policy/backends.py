@@ -1,0 +1,55 @@
+"""Policy backends: how a saved policy on disk becomes a :class:`PolicyBackend`.
+
+A backend is registered in :data:`POLICY_BACKENDS` with a :class:`BackendSpec`: ``detect(path)``
+says whether it reads that path, ``load(path, device)`` loads it. :func:`load_policy` picks the
+first backend (by name) that detects the path, so ``--checkpoint`` accepts any registered
+format. The ``torch`` backend reads the checkpoint directories training writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+from mobile_vla.errors import MobileVLAError
+from mobile_vla.policy.contract import PolicyBackend
+from mobile_vla.registry import Registry
+
+
+@dataclasses.dataclass(frozen=True)
+class BackendSpec:
+    detect: Callable[[Path], bool]
+    load: Callable[[Path, str], PolicyBackend]
+    description: str  # what the backend reads, for error messages
+
+
+POLICY_BACKENDS: Registry[BackendSpec] = Registry("policy backend")
+
+
+def load_policy(path: str | Path, backend: str | None = None, device: str = "cpu") -> PolicyBackend:
+    """Load the policy at ``path`` with ``backend`` (default: the first registered one that reads it)."""
+    path = Path(path)
+    if backend is not None:
+        return POLICY_BACKENDS.get(backend).load(path, device)
+    for _, spec in POLICY_BACKENDS.items():
+        if spec.detect(path):
+            return spec.load(path, device)
+    known = "; ".join(f"{name}: {spec.description}" for name, spec in POLICY_BACKENDS.items())
+    raise MobileVLAError(f"{path}: no policy backend reads this path ({known})")
+
+
+def _load_torch(path: Path, device: str) -> PolicyBackend:
+    from mobile_vla.policy.streaming import Policy  # torch loads only when this backend is used
+
+    return Policy.from_checkpoint(path, device)
+
+
+def _is_torch_checkpoint(path: Path) -> bool:
+    from mobile_vla.policy.checkpoint import CONFIG_FILE, WEIGHTS_FILE
+
+    return (path / CONFIG_FILE).is_file() and (path / WEIGHTS_FILE).is_file()
+
+
+POLICY_BACKENDS.register("torch", BackendSpec(_is_torch_checkpoint, _load_torch,
+                                               "a training checkpoint directory (model.safetensors, config.json)"))

@@ -1,0 +1,148 @@
+"""The checkpoint directory: everything needed to rebuild a policy, and nothing that unpickles.
+
+Layout::
+
+    model.safetensors     the MobileVLA state dict (incl. LoRA adapters and action tokens)
+    config.json           the training configuration (``model`` and ``processor`` sections rebuild
+                          the network) + the exact Kosmos-2 architecture (``kosmos2_config``)
+    processor.json        Processor.save: image transform, token layout, action statistics
+    tokenizer/            Processor.save
+    trainer_state.json    step, epoch, metrics
+    trainer.ckpt          (training only) Lightning's optimizer/loop state for --resume,
+                          read back with ``weights_only=True``
+
+Serving and evaluation read checkpoints through this module alone, so loading a policy needs
+neither the training nor the simulator code. Writes are atomic: the directory is built under a
+temporary name next to the target and renamed into place, so a reader never sees a
+half-written checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from mobile_vla.config import from_dict, to_dict
+from mobile_vla.errors import MobileVLAError
+from mobile_vla.jsonio import json_default
+from mobile_vla.model.config import ModelConfig
+from mobile_vla.model.vla import MobileVLA
+from mobile_vla.processing.processor import Processor
+from mobile_vla.vocab.actions import CLASS_DIRECTIONS, TELEOP_SPEED
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+STATE_FILE = "trainer_state.json"
+LIGHTNING_FILE = "trainer.ckpt"
+
+
+def build_model(config: ModelConfig, processor: Processor, kosmos2_config: dict | None = None) -> MobileVLA:
+    """A :class:`MobileVLA` for ``config`` whose discrete-action centroids follow ``processor``."""
+    model = MobileVLA(config, processor.vocab_size, processor.action_dim, kosmos2_config=kosmos2_config)
+    if processor.config.action_stats is not None:
+        physical = CLASS_DIRECTIONS[:, : processor.action_dim] * TELEOP_SPEED
+        model.set_class_centroids(processor.normalize_actions(physical))
+    return model
+
+
+def save_checkpoint(
+    directory: str | Path,
+    model: MobileVLA,
+    config: Any,
+    processor: Processor,
+    state: dict[str, Any] | None = None,
+    extra_files: dict[str, Path] | None = None,
+) -> Path:
+    """Write the checkpoint directory atomically (replacing an existing one). Returns its path.
+
+    ``config``: the training configuration (a dataclass or a dict with at least ``model`` and
+    ``processor``). ``extra_files`` maps a file name inside the checkpoint to a file to move
+    there (e.g. the Lightning state for resuming).
+    """
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_file(weights, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
+        payload = dict(config) if isinstance(config, dict) else to_dict(config)
+        payload["kosmos2_config"] = model.backbone.kosmos.config.to_dict()
+        (tmp / CONFIG_FILE).write_text(json.dumps(payload, indent=2, default=json_default))
+        processor.save(tmp)
+        (tmp / STATE_FILE).write_text(json.dumps(state or {}, indent=2, default=json_default))
+        for name, src in (extra_files or {}).items():
+            shutil.move(str(src), tmp / name)
+        _replace_dir(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return directory
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        os.replace(dst, old)
+        os.replace(src, dst)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(src, dst)
+
+
+def read_config(directory: str | Path) -> tuple[dict[str, Any], dict | None]:
+    """``(training configuration dict, Kosmos-2 architecture dict)`` from ``config.json``."""
+    file = Path(directory) / CONFIG_FILE
+    if not file.is_file():
+        raise MobileVLAError(f"{file}: not found (is {directory} a checkpoint directory?)")
+    try:
+        data = json.loads(file.read_text())
+    except json.JSONDecodeError as exc:
+        raise MobileVLAError(f"{file}: invalid JSON ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
+        raise MobileVLAError(f"{file}: expected a JSON object with a 'model' section")
+    kosmos2 = data.pop("kosmos2_config", None)
+    if isinstance(data.get("processor"), dict):
+        data["processor"].pop("action_stats", None)  # the processor's own file is the source of truth
+    return data, kosmos2
+
+
+def read_state(directory: str | Path) -> dict[str, Any]:
+    file = Path(directory) / STATE_FILE
+    return json.loads(file.read_text()) if file.is_file() else {}
+
+
+def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu"
+                    ) -> tuple[MobileVLA, dict[str, Any], Processor]:
+    """Rebuild ``(model in eval mode, configuration dict, processor)``; never downloads, never unpickles."""
+    directory = Path(directory)
+    config, kosmos2 = read_config(directory)
+    processor = Processor.load(directory)
+    model = build_model(from_dict(ModelConfig, config["model"], "model"), processor, kosmos2_config=kosmos2)
+    file = directory / WEIGHTS_FILE
+    if not file.is_file():
+        raise MobileVLAError(f"{file}: weights not found")
+    weights = load_file(str(file))
+    try:
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+    except RuntimeError as exc:  # shape mismatch
+        first = str(exc).split("\n\t")[1] if "\n\t" in str(exc) else str(exc)
+        raise MobileVLAError(f"{file}: weights do not match the configured model ({first})") from None
+    if missing or unexpected:
+        raise MobileVLAError(
+            f"{file}: weights do not match the configured model (missing {missing[:5]}, unexpected {unexpected[:5]})"
+        )
+    return model.to(device).eval(), config, processor
+
+
+def default_action_stats(processor: Processor, speed: float = TELEOP_SPEED) -> None:
+    """Fit ±``speed`` statistics (the teleop range) on ``processor`` when no episodes are at hand."""
+    corners = np.array([[-speed, -speed, 0.0], [speed, speed, 0.0], [0.0, 0.0, 0.0]], np.float32)
+    processor.fit_action_stats(corners)

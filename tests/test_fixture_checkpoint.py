@@ -1,0 +1,28 @@
+"""A checkpoint written by release 0.1.0 (before the policy package existed) still loads and acts the same."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from mobile_vla import Policy
+from mobile_vla.policy.backends import load_policy
+
+FIXTURE = Path(__file__).parent / "fixtures" / "checkpoint_0_1_0"
+
+
+def test_old_checkpoint_gives_the_recorded_actions():
+    frames = np.load(FIXTURE / "frames.npy")  # (5, 48, 64, 3) uint8
+    recorded = json.loads((FIXTURE / "actions.json").read_text())  # instruction -> 5 chunks (4, 2)
+    policy = Policy.from_checkpoint(FIXTURE / "checkpoint")
+    for instruction, chunks in recorded.items():
+        session = policy.new_session(instruction)
+        got = np.stack([session.step(f) for f in frames])
+        np.testing.assert_allclose(got, np.asarray(chunks, np.float32), rtol=0, atol=1e-6)
+
+
+def test_load_policy_picks_the_torch_backend():
+    policy = load_policy(FIXTURE / "checkpoint")
+    assert isinstance(policy, Policy) and policy.window_size == 3 and policy.chunk_size == 4
