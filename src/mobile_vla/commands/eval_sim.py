@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+from mobile_vla.commands.sim import add_scene_args
+
 
 def register(sub) -> None:
     p = sub.add_parser("eval-sim", help="closed-loop evaluation in the simulator, per instruction side")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--checkpoint", help="checkpoint directory (in-process policy)")
+    src.add_argument("--checkpoint", help="checkpoint directory, or any path a registered policy backend reads "
+                                          "(in-process policy)")
     src.add_argument("--server", help="ws://HOST:PORT of a `mobile-vla serve` policy server")
     p.add_argument("--token", help="API token for --server")
     p.add_argument("--episodes", type=int, default=20, help="episodes in total (scenes x 2 sides)")
@@ -20,6 +23,7 @@ def register(sub) -> None:
     p.add_argument("--video", metavar="DIR", help="write a few rollouts as GIFs")
     p.add_argument("--plot", metavar="FILE.png", help="top-down plot of the rollouts")
     p.add_argument("--records", metavar="FILE.jsonl", help="write per-episode trajectories (for `sim plot`)")
+    add_scene_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_run)
 
@@ -39,7 +43,7 @@ def _run(args) -> int:
     try:
         report = evaluate_closed_loop(policy, args.episodes, args.seed, args.strategy,
                                       heldout_phrasings=args.heldout_phrasings, video_dir=args.video,
-                                      progress=not args.json)
+                                      progress=not args.json, task=args.task, scenes=args.scenes)
     finally:
         if hasattr(policy, "close"):
             policy.close()

@@ -5,6 +5,13 @@ from __future__ import annotations
 import argparse
 
 
+def add_scene_args(parser: argparse.ArgumentParser) -> None:
+    """``--task`` and ``--scenes``: where scenes are drawn from (registered names; see `mobile-vla plugins`)."""
+    parser.add_argument("--task", default="cup", help="simulator task (default: cup)")
+    parser.add_argument("--scenes", default=None, metavar="PRESET",
+                        help="scene preset of the task (default: the task's default preset)")
+
+
 def register(sub) -> None:
     p = sub.add_parser("sim", help="MuJoCo simulator: collect episodes, evaluate the expert, plot")
     ssub = p.add_subparsers(dest="sim_command", metavar="SIM_COMMAND", required=True)
@@ -26,6 +33,7 @@ def register(sub) -> None:
                    help="DAgger expert-mixing probability: each step executes the expert's action with "
                         "probability beta, the policy's otherwise (labels are always the expert's)")
     c.add_argument("--layout", choices=("images", "observations/images"), default="images")
+    add_scene_args(c)
     c.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     c.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     c.set_defaults(func=_collect)
@@ -35,6 +43,7 @@ def register(sub) -> None:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--style", choices=("continuous", "discrete"), default="continuous")
     e.add_argument("--out", default=None, help="also write rollouts.jsonl here (for `sim plot`)")
+    add_scene_args(e)
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=_expert_eval)
 
@@ -74,6 +83,7 @@ def _collect(args: argparse.Namespace) -> int:
         out=Path(args.out), episodes=args.episodes, seed=args.seed, image_size=args.image_size,
         expert=ExpertConfig(style=args.style), noise_fraction=args.noise,
         noise=NoiseConfig(prob=args.noise_prob, std=args.noise_std), beta=args.beta, layout=args.layout,
+        task=args.task, scenes=args.scenes,
     )
     summary = collect(cfg, workers=args.workers, controller_factory=factory, progress=not args.no_progress)
     text = (f"wrote {summary['written']} episodes to {summary['out']} (skipped {summary['skipped']} existing) "
@@ -91,7 +101,7 @@ def _expert_eval(args: argparse.Namespace) -> int:
 
     _check(args.episodes > 0, f"--episodes must be positive, got {args.episodes}")
     records = Path(args.out) / "rollouts.jsonl" if args.out else None
-    s = expert_eval(args.episodes, args.seed, ExpertConfig(style=args.style), records)
+    s = expert_eval(args.episodes, args.seed, ExpertConfig(style=args.style), records, args.task, args.scenes)
     text = (f"expert ({s['style']}) on {s['episodes']} episodes: success_rate {s['success_rate']:.3f}  "
             f"side_accuracy {s['side_accuracy']:.3f}  collision_rate {s['collision_rate']:.3f}  "
             f"mean_steps {s['mean_steps']:.1f}")

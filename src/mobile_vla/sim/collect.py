@@ -27,7 +27,8 @@ import numpy as np
 from mobile_vla.data.episode import Episode, Scenario, format_episode_name, write_episode
 from mobile_vla.sim.expert import ExpertConfig, NoiseConfig
 from mobile_vla.sim.rollout import Controller, RolloutResult, run_episode
-from mobile_vla.sim.scene import SceneSpec, sample_scene, scene_seed
+from mobile_vla.sim.scene import SceneSpec, scene_seed
+from mobile_vla.sim.tasks import resolve
 from mobile_vla.sim.world import World
 from mobile_vla.vocab.instructions import SIDES, sample_instruction
 
@@ -50,6 +51,8 @@ class CollectConfig:
         noise: perturbation strength.
         beta: DAgger expert-mixing probability (only with a controller).
         layout: HDF5 image key layout (``images`` or ``observations/images``).
+        task: the simulator task (``sim.tasks.TASKS``).
+        scenes: the scene preset (``sim.tasks.SCENE_PRESETS``; ``None``: the task's default).
     """
 
     out: Path
@@ -61,6 +64,8 @@ class CollectConfig:
     noise: NoiseConfig = NoiseConfig()
     beta: float = 0.0
     layout: str = "images"
+    task: str = "cup"
+    scenes: str | None = None
 
     @property
     def num_scenes(self) -> int:
@@ -91,6 +96,8 @@ def _episode(cfg: CollectConfig, index: int, scene: SceneSpec, result: RolloutRe
         "collection_minute": stamp.minute,
         "scene_id": f"sim{cfg.seed}-{index:06d}",
         "scene_seed": scene.seed,
+        "task": cfg.task,
+        "scenes": resolve(cfg.task, cfg.scenes)[2],
         "boxes": scene.num_boxes,
         "orientation": scene.orientation,
         "side": result.side,
@@ -116,7 +123,8 @@ def _episode(cfg: CollectConfig, index: int, scene: SceneSpec, result: RolloutRe
 
 def record_scene(world: World, cfg: CollectConfig, index: int, controller: Controller | None = None) -> list[Path]:
     """Record both sides of scene ``index`` (skipping existing files). Returns the paths written."""
-    scene = sample_scene(scene_seed(cfg.seed, index))
+    _, task, _, preset = resolve(cfg.task, cfg.scenes)
+    scene = preset.sample(scene_seed(cfg.seed, index))
     tag = "dag" if controller is not None else "sim"
     written = []
     for side_index, side in enumerate(SIDES):
@@ -124,12 +132,12 @@ def record_scene(world: World, cfg: CollectConfig, index: int, controller: Contr
         if path.exists():
             continue
         rng = np.random.default_rng(np.random.SeedSequence([scene.seed, side_index]))
-        instruction = sample_instruction(side, rng)
+        instruction = sample_instruction(side, rng, target=task.target)
         noisy = controller is None and rng.random() < cfg.noise_fraction
         for attempt in range(NOISY_ATTEMPTS + 1):
             noise = cfg.noise if noisy and attempt < NOISY_ATTEMPTS else None
             result = run_episode(world, scene, instruction, controller=controller, beta=cfg.beta,
-                                 expert=cfg.expert, noise=noise, rng=rng)
+                                 expert=cfg.expert, noise=noise, rng=rng, task=task)
             if controller is not None or not result.collision:
                 break
         written.append(write_episode(path, _episode(cfg, index, scene, result, noise is not None, tag),
@@ -177,9 +185,10 @@ def collect(cfg: CollectConfig, workers: int = 1, controller_factory: Callable[[
     for stale in out.glob("*.h5.tmp"):  # left behind by a killed run; never a complete episode
         stale.unlink()
     tag = "dag" if controller_factory is not None else "sim"
+    preset = resolve(cfg.task, cfg.scenes)[3]
     todo, skipped = [], 0
     for i in range(cfg.num_scenes):
-        scene = sample_scene(scene_seed(cfg.seed, i))
+        scene = preset.sample(scene_seed(cfg.seed, i))
         done = sum(episode_path(cfg, i, scene, side, tag).exists() for side in SIDES)
         skipped += done
         if done < len(SIDES):

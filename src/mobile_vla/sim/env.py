@@ -5,6 +5,8 @@ Observation: the robot camera's frame, ``(S, S, 3)`` RGB uint8. Action: robot-fr
 The instruction is chosen with ``reset(options={"instruction": ...})`` (sampled from the
 training templates when absent) and returned in ``info["instruction"]``; a scene is sampled
 from the env's RNG unless ``options["scene_seed"]`` fixes it.
+``gym.make("MobileVLA-Navigate-v0", task="cup", scenes="classic")`` chooses the simulator task
+and scene preset (defaults: the cup task and its default preset; see ``sim.tasks``).
 
 An episode terminates on success (within ``SUCCESS_RADIUS`` of the cup) or collision and is
 truncated at ``max_steps``. ``info``: ``is_success``, ``collision``, ``passed_side``
@@ -19,8 +21,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from mobile_vla.sim.scene import sample_scene
 from mobile_vla.sim.task import MAX_STEPS, SUCCESS_RADIUS, Task
+from mobile_vla.sim.tasks import resolve
 from mobile_vla.sim.world import MAX_ANGULAR, MAX_LINEAR, World
 from mobile_vla.vocab.instructions import SIDES, sample_instruction, side_of
 
@@ -28,9 +30,11 @@ from mobile_vla.vocab.instructions import SIDES, sample_instruction, side_of
 class NavigateEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 2.5}
 
-    def __init__(self, image_size: int = 112, max_steps: int = MAX_STEPS, render_mode: str | None = None):
+    def __init__(self, image_size: int = 112, max_steps: int = MAX_STEPS, render_mode: str | None = None,
+                 task: str | None = None, scenes: str | None = None):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.task_name, self.task, self.scenes, self.preset = resolve(task, scenes)
         self.render_mode = render_mode
         self.image_size = int(image_size)
         self.max_steps = int(max_steps)
@@ -38,7 +42,7 @@ class NavigateEnv(gym.Env):
         limit = np.array([MAX_LINEAR, MAX_LINEAR, MAX_ANGULAR], np.float32)
         self.action_space = gym.spaces.Box(-limit, limit, dtype=np.float32)
         self.world = World(self.image_size)
-        self._task: Task | None = None
+        self._judge: Task | None = None
         self._frame: np.ndarray | None = None
         self.instruction = ""
 
@@ -50,22 +54,23 @@ class NavigateEnv(gym.Env):
             scene_seed = int(self.np_random.integers(2**62))
         instruction = options.get("instruction")
         if instruction is None:
-            instruction = sample_instruction(SIDES[int(self.np_random.integers(2))], self.np_random)
+            instruction = sample_instruction(SIDES[int(self.np_random.integers(2))], self.np_random,
+                                             target=self.task.target)
         self.instruction = str(instruction)
-        self.scene = sample_scene(int(scene_seed))
+        self.scene = self.preset.sample(int(scene_seed))
         self.world.reset(self.scene)
-        self._task = Task(self.world, SUCCESS_RADIUS, self.max_steps)
+        self._judge = self.task.judge(self.world, SUCCESS_RADIUS, self.max_steps)
         self._frame = self.world.render()
         info = self._info(collision=False, success=False)
         return self._frame.copy(), info
 
     def step(self, action):
-        if self._task is None:
+        if self._judge is None:
             raise RuntimeError("call reset() before step()")
-        before = self._task.distance_to_target()
-        outcome = self._task.step(np.asarray(action, np.float32))
+        before = self._judge.distance_to_target()
+        outcome = self._judge.step(np.asarray(action, np.float32))
         self._frame = self.world.render()
-        reward = before - self._task.distance_to_target()
+        reward = before - self._judge.distance_to_target()
         reward += 1.0 if outcome.success else -1.0 if outcome.collision else 0.0
         info = self._info(outcome.collision, outcome.success)
         return self._frame.copy(), float(reward), outcome.success or outcome.collision, outcome.timeout, info
@@ -74,10 +79,12 @@ class NavigateEnv(gym.Env):
         return {
             "is_success": success,
             "collision": collision,
-            "passed_side": self._task.passed_side if self._task else None,
+            "passed_side": self._judge.passed_side if self._judge else None,
             "instruction": self.instruction,
             "side": side_of(self.instruction),
             "scene_seed": self.scene.seed,
+            "task": self.task_name,
+            "scenes": self.scenes,
             "pose": self.world.pose,
         }
 

@@ -15,7 +15,8 @@ import numpy as np
 
 from mobile_vla.sim.expert import ExpertConfig
 from mobile_vla.sim.rollout import RolloutResult, run_episode
-from mobile_vla.sim.scene import SceneSpec, eval_scene_seed, sample_scene
+from mobile_vla.sim.scene import SceneSpec, eval_scene_seed
+from mobile_vla.sim.tasks import resolve
 from mobile_vla.sim.world import World
 from mobile_vla.vocab.instructions import SIDES, canonical_instruction
 
@@ -41,21 +42,24 @@ def summarize(results: Iterable[RolloutResult]) -> dict[str, Any]:
 
 
 def expert_eval(episodes: int, seed: int = 0, expert: ExpertConfig = ExpertConfig(),
-                records_out: str | Path | None = None) -> dict[str, Any]:
+                records_out: str | Path | None = None, task: str | None = None,
+                scenes: str | None = None) -> dict[str, Any]:
     """Run the expert on ``episodes`` fresh episodes (scene pairs, left and right) without rendering.
 
-    ``records_out``: also write one JSON line per rollout (for ``sim plot``).
+    ``records_out``: also write one JSON line per rollout (for ``sim plot``). ``task``/``scenes``:
+    the simulator task and scene preset (defaults: the cup task, its default preset).
     """
+    task, spec, scenes, preset = resolve(task, scenes)
     world = World()
     results: list[tuple[SceneSpec, RolloutResult]] = []
     for i in range((int(episodes) + 1) // 2):
-        scene = sample_scene(eval_scene_seed(seed, i))
+        scene = preset.sample(eval_scene_seed(seed, i))
         for side in SIDES:
-            results.append((scene, run_episode(world, scene, canonical_instruction(side), expert=expert,
-                                               render=False)))
+            results.append((scene, run_episode(world, scene, canonical_instruction(side, spec.target),
+                                               expert=expert, render=False, task=spec)))
     world.close()
     summary = summarize(r for _, r in results)
-    summary.update({"seed": seed, "style": expert.style})
+    summary.update({"seed": seed, "style": expert.style, "task": task, "scenes": scenes})
     if records_out is not None:
         path = Path(records_out)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ SIDE_COLOURS = {"left": "tab:blue", "right": "tab:orange", None: "tab:gray"}
 
 def load_records(root: str | Path) -> list[dict[str, Any]]:
     """Trajectory records from episode files and ``*.jsonl`` files under ``root``."""
-    from mobile_vla.data.episode import list_episodes, read_episode
+    from mobile_vla.data.formats import list_episodes, read_episode
 
     root = Path(root)
     if not root.exists():

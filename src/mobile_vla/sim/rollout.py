@@ -19,9 +19,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mobile_vla.sim.expert import ExpertConfig, NoiseConfig, expert_action
+from mobile_vla.sim.expert import ExpertConfig, NoiseConfig
 from mobile_vla.sim.scene import SceneSpec
-from mobile_vla.sim.task import MAX_STEPS, SUCCESS_RADIUS, Task
+from mobile_vla.sim.task import MAX_STEPS, SUCCESS_RADIUS
+from mobile_vla.sim.tasks import DEFAULT_TASK, TASKS, SimTask
 from mobile_vla.sim.world import World, clip_action
 from mobile_vla.vocab.instructions import other_side, side_of
 
@@ -92,6 +93,7 @@ def run_episode(
     render: bool = True,
     max_steps: int = MAX_STEPS,
     success_radius: float = SUCCESS_RADIUS,
+    task: SimTask | None = None,
 ) -> RolloutResult:
     """Run one episode of ``scene`` under ``instruction``.
 
@@ -101,13 +103,15 @@ def run_episode(
         noise: perturb executed expert actions (labels stay clean).
         rng: randomness for noise and mixing (default: seeded from the scene).
         render: record frames (always rendered when a controller needs them).
+        task: whose expert labels the states and whose judge ends the episode (default: the cup task).
     """
     side = side_of(instruction)
     if controller is None and side is None:
         raise ValueError(f"the expert needs a side, but the instruction names none: {instruction!r}")
     rng = rng if rng is not None else np.random.default_rng(scene.seed)
+    spec = task or TASKS.get(DEFAULT_TASK)
     world.reset(scene)
-    task = Task(world, success_radius, max_steps)
+    judge = spec.judge(world, success_radius, max_steps)
     if controller is not None:
         controller.reset(instruction)
     frames, executed, labels, counterfactual, by_expert = [], [], [], [], []
@@ -115,8 +119,8 @@ def run_episode(
     while outcome is None or not outcome.done:
         pose = world.pose
         frame = world.render() if (render or controller is not None) else None
-        label = expert_action(scene, pose, side, expert) if side else np.zeros(3, np.float32)
-        cf = expert_action(scene, pose, other_side(side), expert) if side else np.zeros(3, np.float32)
+        label = spec.expert(scene, pose, side, expert) if side else np.zeros(3, np.float32)
+        cf = spec.expert(scene, pose, other_side(side), expert) if side else np.zeros(3, np.float32)
         policy_action = clip_action(controller.act(frame)) if controller is not None else None
         use_expert = policy_action is None or rng.random() < beta
         action = label if use_expert else policy_action.astype(np.float32)
@@ -128,11 +132,11 @@ def run_episode(
         labels.append(label)
         counterfactual.append(cf)
         by_expert.append(use_expert)
-        outcome = task.step(action)
+        outcome = judge.step(action)
     return RolloutResult(
         instruction=instruction,
         side=side,
-        poses=np.array(task.poses, np.float32),
+        poses=np.array(judge.poses, np.float32),
         executed=np.array(executed, np.float32),
         labels=np.array(labels, np.float32),
         counterfactual=np.array(counterfactual, np.float32),
