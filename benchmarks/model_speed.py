@@ -23,6 +23,7 @@ from mobile_vla.policy.checkpoint import build_model, default_action_stats
 from mobile_vla.policy.streaming import Policy
 from mobile_vla.train.checkpoint import build_processor
 from mobile_vla.train.config import load_train_config
+from mobile_vla.vocab import batch as keys
 
 
 def tiny_training_throughput(steps: int, batch: int, window: int, device: str) -> dict:
@@ -35,12 +36,13 @@ def tiny_training_throughput(steps: int, batch: int, window: int, device: str) -
     S, N = processor.config.image_size, cfg.model.head.fwd_pred_next_n
     tok = processor.tokenize(["Go around the box on the left and reach the cup"] * batch)
     cf = processor.tokenize(["Go around the box on the right and reach the cup"] * batch)
-    data = {"pixel_values": torch.randn(batch, window, 3, S, S), "frame_mask": torch.ones(batch, window, dtype=bool),
-            **tok, **{f"cf_{k}": v for k, v in cf.items()},
-            "actions": torch.rand(batch, window, N, 2) - 0.5, "action_mask": torch.ones(batch, window, N, dtype=bool),
-            "cf_actions": torch.rand(batch, window, N, 2) - 0.5,
-            "cf_action_mask": torch.ones(batch, window, N, dtype=bool), "direction": torch.zeros(batch, dtype=torch.long),
-            "instruction": ["Go around the box on the left and reach the cup"] * batch}
+    data = {keys.PIXEL_VALUES: torch.randn(batch, window, 3, S, S), keys.FRAME_MASK: torch.ones(batch, window, dtype=bool),
+            **tok, **{keys.CF_PREFIX + k: v for k, v in cf.items()},
+            keys.ACTIONS: torch.rand(batch, window, N, 2) - 0.5, keys.ACTION_MASK: torch.ones(batch, window, N, dtype=bool),
+            keys.CF_ACTIONS: torch.rand(batch, window, N, 2) - 0.5,
+            keys.CF_ACTION_MASK: torch.ones(batch, window, N, dtype=bool),
+            keys.DIRECTION: torch.zeros(batch, dtype=torch.long),
+            keys.INSTRUCTION: ["Go around the box on the left and reach the cup"] * batch}
     data = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in data.items()}
     times = []
     for i in range(steps + 2):

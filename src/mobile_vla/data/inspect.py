@@ -11,7 +11,7 @@ import numpy as np
 
 from mobile_vla.data.formats import list_episodes, read_episode
 from mobile_vla.errors import EpisodeError, MobileVLAError
-from mobile_vla.vocab.actions import CLASS_NAMES, action_class
+from mobile_vla.vocab.actions import ACTION_NAMES, CLASS_NAMES, action_class
 
 
 def inspect_episodes(path: str | os.PathLike, check_images: bool = False) -> dict[str, Any]:
@@ -68,7 +68,7 @@ def inspect_episodes(path: str | os.PathLike, check_images: bool = False) -> dic
         "frames": int(len(all_actions)),
         "instructions": dict(instructions.most_common()),
         "sides": dict(sorted(sides.items())),
-        "action_names": ["linear_x", "linear_y", "angular_z"],
+        "action_names": list(ACTION_NAMES),
         "action_mean": all_actions.mean(0).tolist() if len(all_actions) else None,
         "action_std": all_actions.std(0).tolist() if len(all_actions) else None,
         "action_classes": dict(classes.most_common()),

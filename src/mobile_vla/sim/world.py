@@ -18,8 +18,9 @@ import os
 import numpy as np
 
 from mobile_vla.sim.scene import FLOOR_TEXTURES, SceneSpec
+from mobile_vla.vocab.actions import TELEOP_SPEED
 
-MAX_LINEAR = 1.15  # m/s per axis, like the real robot's teleop speed
+MAX_LINEAR = TELEOP_SPEED  # m/s per axis: the real robot's teleop speed
 MAX_ANGULAR = 1.0  # rad/s
 ROBOT_RADIUS = 0.2  # m
 CAMERA_FORWARD = 0.18  # m, camera ahead of the robot's centre
