@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -47,9 +48,10 @@ def test_built_in_entries_are_registered():
 @pytest.fixture(scope="module")
 def plugin_env(tmp_path_factory):
     """An environment where the toy plug-in package is installed (``pip install --target``)."""
-    target = tmp_path_factory.mktemp("site")
+    target, source = tmp_path_factory.mktemp("site"), tmp_path_factory.mktemp("src") / "toy_plugin"
+    shutil.copytree(ROOT / "tests" / "toy_plugin", source)  # building writes next to the sources
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index",
-                    "--target", str(target), str(ROOT / "tests" / "toy_plugin")], check=True)
+                    "--target", str(target), str(source)], check=True)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(target), str(ROOT / "src")]), MUJOCO_GL="egl")
     return env
 
