@@ -25,7 +25,7 @@ from websockets.sync.client import ClientConnection, connect
 from mobile_vla.errors import MobileVLAError
 from mobile_vla.inference.controller import PolicyController
 from mobile_vla.serve import protocol
-from mobile_vla.serve.server import AUTH_SCHEME
+from mobile_vla.serve.dispatch import AUTH_SCHEME
 
 TOKEN_PLACES = ("header", "message")
 
