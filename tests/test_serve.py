@@ -209,6 +209,19 @@ BAD_INPUT = {
     ),
     "NaN timestamp": (msg(type="health", timestamp=float("nan")), "timestamp: nan is not a finite"),
     "object dtype": (msgpack.packb({"type": "step", "image": BAD_ARRAY}), "'|O' is not allowed"),
+    "subarray dtype": (
+        msgpack.packb({"type": "step", "image": {**BAD_ARRAY, b"dtype": "(-1,)i", b"data": b""}}),
+        "image: unknown array dtype '(-1,)i'",
+    ),
+    "shape overflowing with zero elements": (
+        msgpack.packb({"type": "step", "image": {**BAD_ARRAY, b"dtype": "|u1", b"data": b"",
+                                                  b"shape": [2**62, 2**62, 0]}}),
+        "image: array 'shape' must be",
+    ),
+    "channel order not a string": (
+        msg(type="step", image=np.zeros((8, 8, 3), np.uint8), channel_order=np.zeros(3, np.uint8)),
+        "'channel_order' must be one of",
+    ),
     "bad channel order": (msg(type="step", image=np.zeros((8, 8, 3), np.uint8), channel_order="yuv"), "yuv"),
 }
 
