@@ -81,7 +81,7 @@ def test_concurrent_remote_sessions_are_batched_and_equal_in_process(tiny_policy
             local.step(frame)
         expected[instruction] = [local.step(f) for f in seq]
 
-    config = ServerConfig(port=0, batch_window_ms=200, max_batch=8)
+    config = ServerConfig(port=0, batch_window_ms=500, max_batch=8)
     got, batch_sizes = {}, []
     barrier = threading.Barrier(len(plan))
 

@@ -87,6 +87,10 @@ class StepScheduler:
     def queued(self) -> int:
         return len(self._pending)
 
+    @property
+    def computing(self) -> int:
+        return self._computing
+
     async def call(self, fn, *args) -> Any:
         """Run ``fn(*args)`` on an inference thread (resets: they call the model too)."""
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)

@@ -240,6 +240,7 @@ class Dispatcher:
             "sessions": sum(c.session is not None for c in self.connections.values()),
             "steps_served": self._steps,
             "queued": self.scheduler.queued,
+            "computing": self.scheduler.computing,
             "stage_totals_ms": dict(self._stage_totals),
             "uptime_s": time.monotonic() - self._started,
         }
