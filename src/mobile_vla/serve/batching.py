@@ -10,6 +10,12 @@ step starts at once and a fleet's steps are gathered. ``window_s == 0`` turns ba
 ``workers`` inference threads each run their own batches: while one batch computes, the next
 gathers; with one worker (the default) model calls never overlap. A step that finds
 ``max_queue`` steps already waiting is refused with :class:`Overloaded` instead of queueing.
+
+A policy with a ``processor.resize_frame`` (the torch policy's processor) gets each frame
+resized on arrival by ``PREPARE_THREADS`` threads of their own, while a batch computes and in
+parallel with the other arrivals, instead of one after the other inside the batch. Its step
+then sees the resized RGB frame, which the same ``resize_frame`` leaves unchanged, so the
+input is identical.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import numpy as np
 from mobile_vla.errors import MobileVLAError
 
 ACTIVE_HORIZON_S = 2.0  # a session that stepped this recently is expected to step again soon
+PREPARE_THREADS = 2  # PIL releases the GIL while resizing
 
 
 class Overloaded(MobileVLAError):
@@ -56,6 +63,11 @@ class StepScheduler:
         self.workers, self.max_queue, self.window_s = workers, max_queue, window_s
         self.max_batch = max_batch if window_s > 0 else 1
         self._pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="mobile-vla-infer")
+        self._resize = getattr(getattr(policy, "processor", None), "resize_frame", None)
+        self._prepare_pool = (
+            concurrent.futures.ThreadPoolExecutor(PREPARE_THREADS, thread_name_prefix="mobile-vla-prepare")
+            if self._resize is not None else None
+        )
         self._pending: collections.deque[_Request] = collections.deque()
         self._recent: dict[int, float] = {}  # id(session) -> time.monotonic() of its last step
         self._computing = 0  # steps inside a running batch
@@ -80,6 +92,8 @@ class StepScheduler:
             if not request.future.done():
                 request.future.set_exception(MobileVLAError("server shutting down"))
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._prepare_pool is not None:
+            self._prepare_pool.shutdown(wait=False, cancel_futures=True)
 
     # ------------------------------------------------------------------ requests
 
@@ -102,11 +116,18 @@ class StepScheduler:
                 f"overloaded: {len(self._pending)} steps are already waiting for inference; retry later"
             )
         self._recent[id(session)] = time.monotonic()
-        request = _Request(session, image, order, asyncio.get_running_loop().create_future(),
-                           time.perf_counter())
+        loop = asyncio.get_running_loop()
+        prepare_ms = 0.0
+        if self._prepare_pool is not None:
+            started = time.perf_counter()
+            image = await loop.run_in_executor(self._prepare_pool, self._resize, image, order)
+            order, prepare_ms = "rgb", (time.perf_counter() - started) * 1e3
+        request = _Request(session, image, order, loop.create_future(), time.perf_counter())
         self._pending.append(request)
         self._arrived.set()
-        return await request.future
+        result = await request.future
+        result.timing["preprocess_ms"] = result.timing.get("preprocess_ms", 0.0) + prepare_ms
+        return result
 
     def forget(self, session: Any) -> None:
         """The session ended: stop expecting its steps."""
