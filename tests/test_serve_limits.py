@@ -227,3 +227,23 @@ def test_eval_sim_reaches_a_wss_server_with_tls_ca(tls, capsys):
         assert report["overall"]["episodes"] == 2
         assert main([*argv, "--json"]) != 0  # without the CA the server is not trusted
         assert "CERTIFICATE_VERIFY_FAILED" in capsys.readouterr().err
+
+
+def test_serve_flags_and_their_documented_defaults():
+    from mobile_vla.cli import build_parser
+    from mobile_vla.commands.serve import server_config
+
+    defaults = server_config(build_parser().parse_args(["serve", "--checkpoint", "ckpt"]))
+    assert (defaults.max_connections, defaults.auth_timeout_s, defaults.preauth_max_bytes) == (64, 10.0, 4096)
+    assert (defaults.idle_timeout_s, defaults.batch_window_ms, defaults.max_batch) == (300.0, 5.0, 16)
+    assert defaults.scheme == "ws" and defaults.max_message_bytes == 16 * 1024 * 1024
+    flags = ["serve", "--checkpoint", "ckpt", "--max-connections", "3", "--auth-timeout", "2", "--preauth-max-bytes",
+             "512", "--idle-timeout", "0", "--max-queue", "5", "--batch-window-ms", "0", "--max-batch", "4",
+             "--tls-cert", "c.pem", "--tls-key", "k.pem", "--drain-timeout", "1"]
+    config = server_config(build_parser().parse_args(flags))
+    assert (config.max_connections, config.auth_timeout_s, config.preauth_max_bytes, config.idle_timeout_s) == (
+        3, 2.0, 512, 0.0)
+    assert (config.max_queue, config.batch_window_ms, config.max_batch, config.drain_timeout_s) == (5, 0.0, 4, 1.0)
+    assert config.scheme == "wss" and (config.tls_cert, config.tls_key) == ("c.pem", "k.pem")
+    with pytest.raises(Exception, match="both a certificate and its key"):
+        server_config(build_parser().parse_args(["serve", "--checkpoint", "ckpt", "--tls-cert", "c.pem"]))

@@ -58,7 +58,7 @@ def _run(args) -> int:
 
     from mobile_vla.cli import emit
     from mobile_vla.errors import MobileVLAError
-    from mobile_vla.serve.server import ServerConfig, serve_forever
+    from mobile_vla.serve.server import serve_forever
 
     log = logging.getLogger("mobile_vla.serve")
     checkpoint = Path(args.checkpoint)
@@ -75,11 +75,26 @@ def _run(args) -> int:
     if args.host not in LOOPBACK and args.token and not args.tls_cert:
         log.warning("serving on %s without TLS: the token and frames travel in clear text", args.host)
     try:
-        from mobile_vla.inference.policy import Policy
+        from mobile_vla import Policy
     except ImportError as exc:
         raise MobileVLAError(f"inference is unavailable in this install: {exc}") from None
+    config = server_config(args)
     policy = Policy.from_checkpoint(checkpoint, device=args.device)
-    config = ServerConfig(
+
+    def ready(port: int) -> None:
+        url = f"{config.scheme}://{args.host}:{port}"
+        emit({"url": url, "checkpoint": str(checkpoint), **policy.metadata}, args.json, f"listening on {url}")
+        sys.stdout.flush()
+
+    serve_forever(policy, config, on_ready=ready)
+    return 0
+
+
+def server_config(args):
+    """The :class:`~mobile_vla.serve.config.ServerConfig` the flags describe (validated)."""
+    from mobile_vla.serve.config import ServerConfig
+
+    return ServerConfig(
         host=args.host,
         port=args.port,
         token=args.token or None,
@@ -96,11 +111,3 @@ def _run(args) -> int:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
     ).validate()
-
-    def ready(port: int) -> None:
-        url = f"{config.scheme}://{args.host}:{port}"
-        emit({"url": url, "checkpoint": str(checkpoint), **policy.metadata}, args.json, f"listening on {url}")
-        sys.stdout.flush()
-
-    serve_forever(policy, config, on_ready=ready)
-    return 0
