@@ -40,6 +40,10 @@ STAGES = ("decode", "queue", "preprocess", "model", "encode")
 
 
 def load_policy(args: argparse.Namespace):
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     if args.policy == "fake":
         from mobile_vla.serve.fake import FakePolicy
 
@@ -201,6 +205,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--window-ms", type=float, default=5.0, help="the batched configuration's window")
     parser.add_argument("--max-batch", type=int, default=16)
+    parser.add_argument("--torch-threads", type=int, default=0,
+                        help="torch intra-op threads in the server and the in-process run (0: torch's default); "
+                             "1 suffers far less when other jobs share the cores")
     parser.add_argument("--serve-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--batch-window-ms", type=float, default=5.0, help=argparse.SUPPRESS)
     parser.add_argument("--checkpoint-dir", default=None, help=argparse.SUPPRESS)
@@ -233,6 +240,7 @@ def main() -> None:
         "model": metadata.get("model", metadata.get("model_name")),
         "device": args.device,
         "workers": args.workers,
+        "torch_threads": args.torch_threads or "default",
         "frame": [h, w, 3],
         "duration_s": args.duration,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",

@@ -71,6 +71,7 @@ class StepScheduler:
         self._pending: collections.deque[_Request] = collections.deque()
         self._recent: dict[int, float] = {}  # id(session) -> time.monotonic() of its last step
         self._computing = 0  # steps inside a running batch
+        self._preparing = 0  # steps being resized: they join the queue in a moment
         self._arrived: asyncio.Event | None = None
         self._gathering: asyncio.Lock | None = None
         self._runners: list[asyncio.Task] = []
@@ -120,7 +121,12 @@ class StepScheduler:
         prepare_ms = 0.0
         if self._prepare_pool is not None:
             started = time.perf_counter()
-            image = await loop.run_in_executor(self._prepare_pool, self._resize, image, order)
+            self._preparing += 1
+            try:
+                image = await loop.run_in_executor(self._prepare_pool, self._resize, image, order)
+            finally:
+                self._preparing -= 1
+                self._arrived.set()  # a gathering batch waiting for this step re-checks
             order, prepare_ms = "rgb", (time.perf_counter() - started) * 1e3
         request = _Request(session, image, order, loop.create_future(), time.perf_counter())
         self._pending.append(request)
@@ -149,9 +155,12 @@ class StepScheduler:
         batch = self._take([])
         deadline = batch[0].queued + self.window_s if batch else 0.0
         while batch and len(batch) < min(self.max_batch, self._expected()):
+            # Past the window, still wait for steps already received and being resized: they
+            # arrive within a resize, sooner than a second batch would run.
             remaining = deadline - time.perf_counter()
-            if remaining <= 0:
+            if remaining <= 0 and not self._preparing:
                 break
+            remaining = max(remaining, self.window_s)
             self._arrived.clear()
             try:
                 await asyncio.wait_for(self._arrived.wait(), remaining)
