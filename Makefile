@@ -13,8 +13,8 @@ demo: setup
 	$(VENV)/bin/mobile-vla demo --out outputs/demo $(ARGS)
 
 test: setup
-	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m ruff check src tests benchmarks clients examples
 	$(PY) -m pytest $(ARGS)
 
 lint: setup
-	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m ruff check src tests benchmarks clients examples

@@ -1,6 +1,6 @@
 """Example robot loop: camera → policy server → chunk execution → velocity limits → base.
 
-    # against a running server (mobile-vla serve --checkpoint DIR)
+    # against a running server (mobile-vla serve --checkpoint DIR; wss:// with --tls-ca CA.pem)
     python examples/robot_loop.py --server ws://127.0.0.1:8765 \
         --instruction "go around the box on the left and reach the cup" --rate 5 --steps 50
     # self-contained demo with a fake policy served in-process
@@ -63,13 +63,14 @@ def run(
     token: str | None = None,
     limits: VelocityLimits = VelocityLimits(),
     reply_timeout: float = 0.5,
+    ca_file: str | None = None,
     camera: Camera | None = None,
     base: Base | None = None,
 ) -> Base:
     """Drive ``base`` for ``steps`` control ticks at ``rate`` Hz; returns the base."""
     camera, base = camera or Camera(), base or Base()
     limiter, watchdog = VelocityLimiter(limits), Watchdog(reply_timeout)
-    remote = RemotePolicy(url, token=token, timeout_s=reply_timeout)
+    remote = RemotePolicy(url, token=token, timeout_s=reply_timeout, ca_file=ca_file)
     client = PolicyClient(remote, strategy=strategy)
     client.reset(instruction)
     period, last = 1.0 / rate, time.monotonic()
@@ -104,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fake-server", action="store_true", help="serve a fake policy in-process (demo)")
     parser.add_argument("--instruction", default="go around the box on the left and reach the cup")
     parser.add_argument("--token", default=os.environ.get("MOBILE_VLA_TOKEN"))
+    parser.add_argument("--tls-ca", help="CA certificate (PEM) of a wss:// server")
     parser.add_argument("--strategy", default="first", choices=["first", "chunk", "ensemble"])
     parser.add_argument("--rate", type=float, default=5.0, help="control rate, Hz")
     parser.add_argument("--steps", type=int, default=25)
@@ -130,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             token=args.token,
             limits=VelocityLimits(max_speed=args.max_speed, max_accel=args.max_accel),
             reply_timeout=args.reply_timeout,
+            ca_file=args.tls_ca,
         )
     log.info("sent %d commands", len(base.commands))
     return 0

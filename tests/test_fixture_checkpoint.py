@@ -26,3 +26,12 @@ def test_old_checkpoint_gives_the_recorded_actions():
 def test_load_policy_picks_the_torch_backend():
     policy = load_policy(FIXTURE / "checkpoint")
     assert isinstance(policy, Policy) and policy.window_size == 3 and policy.chunk_size == 4
+
+
+def test_every_policy_kind_satisfies_the_contract():
+    from mobile_vla.policy.contract import BatchedPolicyBackend, PolicyBackend, PolicySession
+    from mobile_vla.serve.fake import FakePolicy
+
+    for policy in (Policy.from_checkpoint(FIXTURE / "checkpoint"), FakePolicy()):
+        assert isinstance(policy, PolicyBackend) and isinstance(policy, BatchedPolicyBackend)
+        assert isinstance(policy.new_session("Go around the box on the left and reach the cup"), PolicySession)

@@ -43,6 +43,12 @@ class _GatedPolicy(FakePolicy):
         session.step = gated_step
         return session
 
+    def step_batch(self, sessions, frames, channel_orders, timing=None):
+        if any(s.instruction == "explode" for s in sessions):
+            raise RuntimeError("boom")
+        self.gate.wait(timeout=30)
+        return super().step_batch(sessions, frames, channel_orders, timing)
+
 
 @pytest.fixture(scope="module")
 def policy():
@@ -203,9 +209,18 @@ BAD_INPUT = {
     ),
     "NaN timestamp": (msg(type="health", timestamp=float("nan")), "timestamp: nan is not a finite"),
     "object dtype": (msgpack.packb({"type": "step", "image": BAD_ARRAY}), "'|O' is not allowed"),
-    "over the size cap": (
-        msg(type="step", image=np.zeros((160, 160, 3), np.uint8)),
-        f"over the server's cap of {CAP} bytes",
+    "subarray dtype": (
+        msgpack.packb({"type": "step", "image": {**BAD_ARRAY, b"dtype": "(-1,)i", b"data": b""}}),
+        "image: unknown array dtype '(-1,)i'",
+    ),
+    "shape overflowing with zero elements": (
+        msgpack.packb({"type": "step", "image": {**BAD_ARRAY, b"dtype": "|u1", b"data": b"",
+                                                  b"shape": [2**62, 2**62, 0]}}),
+        "image: array 'shape' must be",
+    ),
+    "channel order not a string": (
+        msg(type="step", image=np.zeros((8, 8, 3), np.uint8), channel_order=np.zeros(3, np.uint8)),
+        "'channel_order' must be one of",
     ),
     "bad channel order": (msg(type="step", image=np.zeros((8, 8, 3), np.uint8), channel_order="yuv"), "yuv"),
 }
@@ -313,5 +328,5 @@ def test_wrong_header_is_refused_at_connect(auth_server):
 def test_openpi_style_observation_without_token_gets_a_text_error(auth_server):
     ws, _ = open_raw(auth_server.url)
     with ws:
-        reply = ask(ws, msg(image=frames(1)[0], prompt=LEFT))
+        reply = ask(ws, msg(image=frames(1, shape=(8, 8, 3))[0], prompt=LEFT))  # under the pre-auth cap
         assert isinstance(reply, str) and "unauthorized" in reply

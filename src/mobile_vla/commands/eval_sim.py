@@ -12,8 +12,10 @@ def register(sub) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="checkpoint directory, or any path a registered policy backend reads "
                                           "(in-process policy)")
-    src.add_argument("--server", help="ws://HOST:PORT of a `mobile-vla serve` policy server")
+    src.add_argument("--server", help="ws://HOST:PORT or wss://HOST:PORT of a `mobile-vla serve` policy server")
     p.add_argument("--token", help="API token for --server")
+    p.add_argument("--tls-ca", metavar="FILE", help="CA certificate (PEM) that signed a wss:// --server's "
+                   "certificate (default: the system's trusted CAs)")
     p.add_argument("--episodes", type=int, default=20, help="episodes in total (scenes x 2 sides)")
     p.add_argument("--seed", type=int, default=0, help="evaluation scene stream (disjoint from collection)")
     p.add_argument("--strategy", choices=("first", "chunk", "ensemble"), default="first",
@@ -35,7 +37,7 @@ def _run(args) -> int:
     if args.server:
         from mobile_vla.serve.client import RemotePolicy
 
-        policy = RemotePolicy(args.server, token=args.token)
+        policy = RemotePolicy(args.server, token=args.token, ca_file=args.tls_ca)
     else:
         from mobile_vla.policy.backends import load_policy
 

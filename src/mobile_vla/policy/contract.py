@@ -42,3 +42,16 @@ class PolicyBackend(Protocol):
 
     def new_session(self, instruction: str) -> PolicySession:
         """An independent session under ``instruction`` (free text; may name no side)."""
+
+
+@runtime_checkable
+class BatchedPolicyBackend(PolicyBackend, Protocol):
+    """A backend that can step several sessions in one forward pass (the server batches through it)."""
+
+    def step_batch(self, sessions: list[PolicySession], frames: list[np.ndarray], channel_orders: list[str],
+                   timing: dict[str, float] | None = None) -> list[np.ndarray]:
+        """One step of each session (each keeps its own history) → one chunk ``(N, 2)`` per session.
+
+        Results equal each session's own ``step`` (within float tolerance). ``timing``, when given,
+        receives the split of the call in ms (e.g. ``preprocess_ms``, ``model_ms``).
+        """

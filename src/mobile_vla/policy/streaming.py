@@ -7,6 +7,7 @@ over the cached window, whatever W is. Sessions share the (read-only) model and 
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,11 @@ class Policy:
     def new_session(self, instruction: str) -> Session:
         return Session(self, instruction)
 
+    def step_batch(self, sessions: list[Session], frames: list[np.ndarray], channel_orders: list[str],
+                   timing: dict[str, float] | None = None) -> list[np.ndarray]:
+        """One step of several sessions as one forward pass; see :func:`step_batch`."""
+        return step_batch(self, sessions, frames, channel_orders, timing)
+
 
 class Session:
     """One robot's stream of frames under one instruction."""
@@ -105,3 +111,42 @@ class Session:
             out = p.model.head(window, self._instr)
             chunk = p.processor.unnormalize_actions(out.actions[0, -1].float())
         return chunk.cpu().numpy().astype(np.float32)
+
+
+def step_batch(policy: Policy, sessions: list[Session], frames: list[np.ndarray], channel_orders: list[str],
+               timing: dict[str, float] | None = None) -> list[np.ndarray]:
+    """Step B distinct sessions of ``policy`` at once: each gets what its own ``step`` would give.
+
+    ``frames[b]``: ``(H_b, W_b, 3)`` uint8 (sizes may differ) in ``channel_orders[b]`` → B chunks
+    ``(N, 2)`` float32 in m/s. Every frame is checked and resized before any session changes, so
+    a bad input raises with all histories untouched. Sessions may be at different points of their
+    episodes: their windows ``(T_b, K', H)`` are right-padded to ``(B, max T_b, K', H)``; the head's
+    LSTM is causal, so each session's chunk is read at its own last frame ``T_b - 1`` and padding
+    never reaches it. ``timing`` (optional) receives ``preprocess_ms`` and ``model_ms``.
+    """
+    if len({id(s) for s in sessions}) != len(sessions):
+        raise MobileVLAError("step_batch: a session may appear only once per batch")
+    if not all(isinstance(f, np.ndarray) for f in frames):
+        raise MobileVLAError("step_batch: every frame must be a numpy array")
+    started = time.perf_counter()
+    resized = np.stack([policy.processor.resize_frame(f, o) for f, o in zip(frames, channel_orders)])
+    pixels = policy.processor.normalize_resized(resized).to(policy.device)  # (B, 3, S, S)
+    tokens = {k: torch.cat([s._tokens[k] for s in sessions]) for k in sessions[0]._tokens}  # (B, L)
+    modelled = time.perf_counter()
+    with torch.inference_mode():
+        features = policy.model.encode_frames(pixels, tokens)  # (B, K', H)
+        for session, feature in zip(sessions, features):
+            session._features.append(feature)
+        lengths = [len(s._features) for s in sessions]
+        window = features.new_zeros(len(sessions), max(lengths), *features.shape[1:])  # (B, T, K', H)
+        for b, session in enumerate(sessions):
+            window[b, : lengths[b]] = torch.stack(list(session._features))
+        instr = None if sessions[0]._instr is None else torch.cat([s._instr for s in sessions])  # (B, E)
+        out = policy.model.head(window, instr)
+        last = torch.as_tensor(lengths, device=window.device) - 1
+        actions = out.actions[torch.arange(len(sessions), device=window.device), last]  # (B, N, D)
+        chunks = policy.processor.unnormalize_actions(actions.float()).cpu().numpy().astype(np.float32)
+    if timing is not None:
+        timing["preprocess_ms"] = (modelled - started) * 1e3
+        timing["model_ms"] = (time.perf_counter() - modelled) * 1e3
+    return list(chunks)

@@ -14,24 +14,37 @@ use it unchanged.
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from websockets.exceptions import InvalidStatus, WebSocketException
+from websockets.exceptions import InvalidHandshake, InvalidStatus, WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
 from mobile_vla.errors import MobileVLAError
 from mobile_vla.policy.controller import PolicyController
 from mobile_vla.serve import protocol
-from mobile_vla.serve.server import AUTH_SCHEME
+from mobile_vla.serve.dispatch import AUTH_SCHEME
 
 TOKEN_PLACES = ("header", "message")
 
 
 class RemoteError(MobileVLAError):
     """The server answered an error, refused the connection, or stopped answering."""
+
+
+def client_ssl_context(url: str, ca_file: str | None = None) -> ssl.SSLContext | None:
+    """For ``wss://`` URLs: verify the server against ``ca_file`` (PEM) or the system's CAs."""
+    if not url.startswith("wss://"):
+        if ca_file:
+            raise MobileVLAError(f"a CA file is for wss:// URLs, got {url}")
+        return None
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise MobileVLAError(f"cannot read the CA file {ca_file}: {exc}") from None
 
 
 class _Channel:
@@ -41,7 +54,7 @@ class _Channel:
     it: a late reply would otherwise be read as the answer to the next request.
     """
 
-    def __init__(self, url: str, token: str | None, token_in: str, timeout_s: float):
+    def __init__(self, url: str, token: str | None, token_in: str, timeout_s: float, ca_file: str | None = None):
         if token_in not in TOKEN_PLACES:
             raise MobileVLAError(f"token_in must be one of {TOKEN_PLACES}, got {token_in!r}")
         self.url = url
@@ -50,13 +63,16 @@ class _Channel:
         headers = {"Authorization": f"{AUTH_SCHEME} {token}"} if token and token_in == "header" else None
         try:
             self._ws: ClientConnection = connect(
-                url, compression=None, max_size=None, additional_headers=headers, open_timeout=timeout_s
+                url, compression=None, max_size=None, additional_headers=headers, open_timeout=timeout_s,
+                ssl=client_ssl_context(url, ca_file),
             )
         except InvalidStatus as exc:
             body = exc.response.body.decode("utf-8", "replace").strip() if exc.response.body else ""
             raise RemoteError(
                 f"{url} refused the connection (HTTP {exc.response.status_code}): {body}"
             ) from None
+        except InvalidHandshake as exc:
+            raise RemoteError(f"{url} refused the connection: {exc}") from None
         except (OSError, TimeoutError, WebSocketException) as exc:
             raise RemoteError(f"cannot connect to {url}: {exc}") from None
         self.handshake = self._receive()
@@ -150,19 +166,22 @@ class RemotePolicy:
     """A policy served by ``mobile-vla serve``: ``metadata``, ``new_session``, ``health``.
 
     ``token_in`` picks where the token travels: ``"header"`` (``Authorization: Api-Key``,
-    as openpi's client does) or ``"message"`` (an ``auth`` message first).
+    as openpi's client does) or ``"message"`` (an ``auth`` message first). ``wss://`` URLs
+    verify the server's certificate against ``ca_file`` (PEM) or the system's trusted CAs.
     """
 
     processor = None  # the processor stays on the server
 
-    def __init__(self, url: str, token: str | None = None, token_in: str = "header", timeout_s: float = 10.0):
+    def __init__(self, url: str, token: str | None = None, token_in: str = "header", timeout_s: float = 10.0,
+                 ca_file: str | None = None):
         self.url, self._token, self._token_in, self.timeout_s = url, token, token_in, timeout_s
+        self._ca_file = ca_file
         self._control = self._open()
         self.metadata: dict[str, Any] = self._control.handshake
         self._sessions: list[RemoteSession] = []
 
     def _open(self) -> _Channel:
-        return _Channel(self.url, self._token, self._token_in, self.timeout_s)
+        return _Channel(self.url, self._token, self._token_in, self.timeout_s, self._ca_file)
 
     def new_session(self, instruction: str) -> RemoteSession:
         session = RemoteSession(self._open, instruction)

@@ -1,7 +1,8 @@
 """A deterministic stand-in for :class:`mobile_vla.Policy`, for protocol tests and load benchmarks.
 
 It satisfies the streaming contract (``metadata``, ``new_session(instruction)``,
-``session.step(frame, channel_order) -> (N, 2)``, ``session.reset(instruction=None)``) with no
+``session.step(frame, channel_order) -> (N, 2)``, ``session.reset(instruction=None)``, and the
+optional batched ``step_batch(sessions, frames, channel_orders)``) with no
 model: each chunk is a cheap function of the instruction and of the session's last ``W``
 frames, so a test can tell sessions, instructions, channel orders and histories apart.
 """
@@ -29,6 +30,13 @@ class FakeSession:
 
     def step(self, frame: np.ndarray, channel_order: str = "rgb") -> np.ndarray:
         """``frame``: ``(H, W, 3)`` uint8 → chunk ``(N, 2)`` float32 "m/s"."""
+        self._observe(self._feature(frame, channel_order))
+        if self._policy.delay_s:
+            time.sleep(self._policy.delay_s)  # stands in for model compute (releases the GIL like torch)
+        return self._chunk()
+
+    @staticmethod
+    def _feature(frame: np.ndarray, channel_order: str) -> float:
         if channel_order not in ("rgb", "bgr"):
             raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
         frame = np.asarray(frame)
@@ -36,9 +44,12 @@ class FakeSession:
             raise ValueError(f"frame must be uint8 (H, W, 3), got {frame.dtype} {frame.shape}")
         rgb = frame if channel_order == "rgb" else frame[..., ::-1]
         # Red minus blue, so a wrong channel order changes the answer.
-        self._features.append(float(rgb[..., 0].mean() - rgb[..., 2].mean()) / 255.0)
-        if self._policy.delay_s:
-            time.sleep(self._policy.delay_s)  # stands in for model compute (releases the GIL like torch)
+        return float(rgb[..., 0].mean() - rgb[..., 2].mean()) / 255.0
+
+    def _observe(self, feature: float) -> None:
+        self._features.append(feature)
+
+    def _chunk(self) -> np.ndarray:
         return self._policy.chunk(self.instruction, list(self._features))
 
 
@@ -68,6 +79,27 @@ class FakePolicy:
 
     def new_session(self, instruction: str) -> FakeSession:
         return FakeSession(self, instruction)
+
+    def step_batch(self, sessions: list[FakeSession], frames: list[np.ndarray], channel_orders: list[str],
+                   timing: dict[str, float] | None = None) -> list[np.ndarray]:
+        """Each session's ``step`` at once, costing one ``delay_s`` (like a batched forward pass).
+
+        Every frame is checked before any session changes, as the torch policy's batched step does.
+        """
+        if len({id(s) for s in sessions}) != len(sessions):
+            raise ValueError("step_batch: a session may appear only once per batch")
+        started = time.perf_counter()
+        features = [FakeSession._feature(f, o) for f, o in zip(frames, channel_orders)]
+        modelled = time.perf_counter()
+        for session, feature in zip(sessions, features):
+            session._observe(feature)
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        chunks = [session._chunk() for session in sessions]
+        if timing is not None:
+            timing["preprocess_ms"] = (modelled - started) * 1e3
+            timing["model_ms"] = (time.perf_counter() - modelled) * 1e3
+        return chunks
 
     def chunk(self, instruction: str, features: list[float]) -> np.ndarray:
         """The chunk ``(N, 2)`` for an instruction and a history of per-frame features (oldest first)."""

@@ -34,6 +34,8 @@ MAX_IMAGE_SIDE = 8192
 _ARRAY_KINDS = "biuf"  # bool, int, uint, float: nothing that could carry objects
 _MAX_DEPTH = 16
 _MAX_NDIM = 8
+_SHOWN_CHARS = 60  # of a client's value quoted back in an error message
+_MAX_DIM = 2**31 - 1  # per axis; numpy cannot even describe some larger shapes of zero elements
 
 
 class ProtocolError(MobileVLAError):
@@ -93,7 +95,20 @@ def _decode(obj: Any, path: str, depth: int) -> Any:
 
 
 def _join(path: str, key: str) -> str:
+    key = key if len(key) <= _SHOWN_CHARS else key[:_SHOWN_CHARS] + "..."
     return key if path == "message" else f"{path}.{key}"
+
+
+def _show(value: Any) -> str:
+    """A bounded repr for error messages: a hostile value may be megabytes long or deeply nested."""
+    if isinstance(value, (str, bytes)) and len(value) > _SHOWN_CHARS:
+        return repr(value[:_SHOWN_CHARS]) + "..."
+    if isinstance(value, (dict, list)):
+        if isinstance(value, list) and len(value) <= _MAX_NDIM and all(type(v) is int for v in value):
+            return repr(value)[:_SHOWN_CHARS]
+        return f"{_type_name(value)} of {len(value)}"
+    shown = repr(value)
+    return shown if len(shown) <= _SHOWN_CHARS else shown[:_SHOWN_CHARS] + "..."
 
 
 def _key(key: Any, path: str) -> str:
@@ -101,7 +116,7 @@ def _key(key: Any, path: str) -> str:
         try:
             return key.decode("utf-8")
         except UnicodeDecodeError:
-            raise ProtocolError(f"{path}: map key {key!r} is not UTF-8") from None
+            raise ProtocolError(f"{path}: map key {_show(key)} is not UTF-8") from None
     return key
 
 
@@ -110,13 +125,13 @@ def _dtype(fields: dict[str, Any], path: str) -> np.dtype:
     if isinstance(spec, bytes):
         spec = spec.decode("ascii", "replace")
     if not isinstance(spec, str) or len(spec) > 8:
-        raise ProtocolError(f"{path}: array 'dtype' must be a numpy dtype string like '<f4', got {spec!r}")
+        raise ProtocolError(f"{path}: array 'dtype' must be a numpy dtype string like '<f4', got {_show(spec)}")
     try:
         dtype = np.dtype(spec)
-    except TypeError:
-        raise ProtocolError(f"{path}: unknown array dtype {spec!r}") from None
-    if dtype.kind not in _ARRAY_KINDS:
-        raise ProtocolError(f"{path}: array dtype {spec!r} is not allowed (only bool, int, uint, float)")
+    except Exception:  # numpy raises TypeError, ValueError or SyntaxError depending on the string
+        raise ProtocolError(f"{path}: unknown array dtype {_show(spec)}") from None
+    if dtype.kind not in _ARRAY_KINDS or dtype.shape or dtype.fields is not None:
+        raise ProtocolError(f"{path}: array dtype {_show(spec)} is not allowed (only bool, int, uint, float)")
     return dtype
 
 
@@ -126,9 +141,11 @@ def _decode_array(fields: dict[str, Any], path: str) -> np.ndarray:
     if (
         not isinstance(shape, list)
         or len(shape) > _MAX_NDIM
-        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)
+        or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= _MAX_DIM for s in shape)
     ):
-        raise ProtocolError(f"{path}: array 'shape' must be a list of at most {_MAX_NDIM} non-negative ints")
+        raise ProtocolError(
+            f"{path}: array 'shape' must be a list of at most {_MAX_NDIM} ints in 0..{_MAX_DIM}, got {_show(shape)}"
+        )
     if not isinstance(data, bytes):
         raise ProtocolError(f"{path}: array 'data' must be a binary string, got {type(data).__name__}")
     expected = math.prod(shape) * dtype.itemsize
@@ -136,7 +153,10 @@ def _decode_array(fields: dict[str, Any], path: str) -> np.ndarray:
         raise ProtocolError(
             f"{path}: array 'data' has {len(data)} bytes, expected {expected} for shape {tuple(shape)} {dtype.str}"
         )
-    array = np.frombuffer(data, dtype=dtype).reshape(shape)
+    try:
+        array = np.frombuffer(data, dtype=dtype).reshape(shape)
+    except ValueError as exc:  # e.g. zero elements but axes whose product overflows
+        raise ProtocolError(f"{path}: array 'shape' {tuple(shape)} is not usable: {exc}") from None
     if dtype.kind == "f" and not np.isfinite(array).all():
         raise ProtocolError(f"{path}: array contains NaN or infinite values")
     return array
@@ -147,13 +167,17 @@ def _decode_scalar(fields: dict[str, Any], path: str) -> np.generic:
     value = fields.get("data")
     is_bool = isinstance(value, bool)
     if (dtype.kind == "b") != is_bool or not isinstance(value, (int, float)):
-        raise ProtocolError(f"{path}: numpy scalar 'data' does not match dtype {dtype.str}: {value!r}")
+        raise ProtocolError(f"{path}: numpy scalar 'data' does not match dtype {dtype.str}: {_show(value)}")
     if isinstance(value, float) and not math.isfinite(value):
         raise ProtocolError(f"{path}: {value} is not a finite number")
     try:
-        return dtype.type(value)
-    except (OverflowError, ValueError) as exc:
-        raise ProtocolError(f"{path}: {value!r} does not fit dtype {dtype.str}: {exc}") from None
+        with np.errstate(all="raise"):
+            scalar = dtype.type(value)
+    except (OverflowError, ValueError, TypeError, FloatingPointError) as exc:
+        raise ProtocolError(f"{path}: {_show(value)} does not fit dtype {dtype.str}: {exc}") from None
+    if dtype.kind == "f" and not np.isfinite(scalar):
+        raise ProtocolError(f"{path}: {_show(value)} does not fit dtype {dtype.str}")
+    return scalar
 
 
 # --------------------------------------------------------------------------- client messages
@@ -241,7 +265,7 @@ def parse_message(data: bytes | str, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES)
         if token is None:
             raise ProtocolError("auth message needs a string field 'token'")
         return Auth(token=token)
-    raise ProtocolError(f"unknown message type {kind!r}; expected one of {', '.join(MESSAGE_TYPES)}")
+    raise ProtocolError(f"unknown message type {_show(kind)}; expected one of {', '.join(MESSAGE_TYPES)}")
 
 
 def _parse_observation(fields: dict[str, Any], token: str | None) -> Observation:
@@ -291,8 +315,9 @@ def _instruction(fields: dict[str, Any], name: str, required: bool) -> str | Non
 
 def _channel_order(fields: dict[str, Any]) -> str:
     order = fields.get("channel_order", "rgb")
-    if order not in CHANNEL_ORDERS:
-        raise ProtocolError(f"field 'channel_order' must be one of {CHANNEL_ORDERS}, got {order!r}")
+    if not isinstance(order, str) or order not in CHANNEL_ORDERS:
+        shown = _show(order) if isinstance(order, str) else _type_name(order)
+        raise ProtocolError(f"field 'channel_order' must be one of {CHANNEL_ORDERS}, got {shown}")
     return order
 
 

@@ -1,0 +1,55 @@
+"""Server settings shared by the dispatcher and every transport, with their documented defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from mobile_vla.errors import MobileVLAError
+from mobile_vla.serve.protocol import DEFAULT_MAX_MESSAGE_BYTES
+
+
+@dataclasses.dataclass
+class ServerConfig:
+    """What ``mobile-vla serve`` flags set (``docs/serving.md`` lists them with their defaults).
+
+    Timeouts are in seconds; a timeout of 0 (or None) disables it.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8765  # 0 picks a free port (tests)
+    token: str | None = None
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    workers: int = 1
+    max_connections: int = 64
+    auth_timeout_s: float = 10.0  # only when a token is set
+    preauth_max_bytes: int = 4096  # only when a token is set: the cap before authentication
+    idle_timeout_s: float = 300.0  # no message for this long ends the session
+    max_queue: int = 32  # steps waiting for inference beyond this are answered "overloaded"
+    batch_window_ms: float = 5.0  # 0 turns batching off
+    max_batch: int = 16
+    drain_timeout_s: float = 10.0  # on SIGTERM: how long in-flight steps may take to finish
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+    def validate(self) -> ServerConfig:
+        positive = {
+            "max_message_bytes": self.max_message_bytes,
+            "workers": self.workers,
+            "max_connections": self.max_connections,
+            "preauth_max_bytes": self.preauth_max_bytes,
+            "max_queue": self.max_queue,
+            "max_batch": self.max_batch,
+        }
+        for name, value in positive.items():
+            if value < 1:
+                raise MobileVLAError(f"{name} must be >= 1, got {value}")
+        for name in ("auth_timeout_s", "idle_timeout_s", "batch_window_ms", "drain_timeout_s"):
+            if (getattr(self, name) or 0) < 0:
+                raise MobileVLAError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise MobileVLAError("TLS needs both a certificate and its key (--tls-cert and --tls-key)")
+        return self
+
+    @property
+    def scheme(self) -> str:
+        return "wss" if self.tls_cert else "ws"
