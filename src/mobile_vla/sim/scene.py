@@ -21,7 +21,9 @@ _BOX_COLOURS = np.array(
     [[0.85, 0.12, 0.10], [0.95, 0.45, 0.05], [0.10, 0.25, 0.85], [0.55, 0.15, 0.75], [0.80, 0.10, 0.45]]
 )
 _CUP_COLOURS = np.array([[0.10, 0.85, 0.20], [0.95, 0.90, 0.10], [0.05, 0.85, 0.85]])
-FLOOR_TEXTURES = ("checker", "flat", "gradient")
+# The classic preset draws the first three; the others add finer and coarser checkers.
+FLOOR_TEXTURES = ("checker", "flat", "gradient", "checker_fine", "checker_coarse")
+DISTRACTOR_SHAPES = ("box", "sphere", "cylinder")
 
 # Streams of scene seeds: the same base seed gives disjoint collection and evaluation streams.
 _COLLECT_STREAM, _EVAL_STREAM = 0, 1
@@ -37,6 +39,30 @@ class Box:
     half_y: float
     half_z: float
     rgba: tuple[float, float, float, float]
+
+
+@dataclasses.dataclass(frozen=True)
+class Distractor:
+    """An object that is neither obstacle cluster nor target, standing on the floor at ``x, y``.
+
+    ``size``: half sizes ``(hx, hy, hz)`` for a box, ``(radius,)`` for a sphere, ``(radius, half_height)``
+    for a cylinder (the cup's shape: never in the cup's colour family).
+    """
+
+    shape: str  # one of DISTRACTOR_SHAPES
+    x: float
+    y: float
+    size: tuple[float, ...]
+    rgba: tuple[float, float, float, float]
+
+    @property
+    def radius(self) -> float:
+        """Radius of the footprint's bounding circle, m."""
+        return math.hypot(*self.size[:2]) if self.shape == "box" else self.size[0]
+
+    @property
+    def height(self) -> float:
+        return {"box": 2 * self.size[-1], "sphere": 2 * self.size[0], "cylinder": 2 * self.size[-1]}[self.shape]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +85,7 @@ class SceneSpec:
     camera_height: float
     camera_pitch: float  # radians below the horizon
     camera_fovy: float  # degrees
+    distractors: tuple[Distractor, ...] = ()
 
     @property
     def num_boxes(self) -> int:
