@@ -63,6 +63,7 @@ def run_row(name: str, data: Path, overrides: list[str], seed: int, steps: int, 
     from mobile_vla.eval.closed_loop import evaluate_closed_loop
     from mobile_vla.eval.offline import evaluate_offline
     from mobile_vla.train.api import train
+    from mobile_vla.jsonio import write_json
     from mobile_vla.train.config import load_train_config
 
     result_file = out / "result.json"
@@ -76,6 +77,9 @@ def run_row(name: str, data: Path, overrides: list[str], seed: int, steps: int, 
     policy = Policy.from_checkpoint(checkpoint)
     grounding = evaluate_offline(policy, heldout, progress=False)["grounding"]
     closed = evaluate_closed_loop(policy, episodes, seed=seed, progress=False, scenes=preset)
+    closed.pop("records")
+    (out / "closed_loop").mkdir(parents=True, exist_ok=True)
+    write_json(out / "closed_loop" / "report.json", {**closed, "episodes": episodes, "row": name})
     result = {"row": name, "seed": seed, **{k: grounding[k] for k in FIGURES},
               "success_left": closed["left"]["success_rate"], "success_right": closed["right"]["success_rate"],
               "collision_rate": closed["overall"]["collision_rate"],

@@ -108,16 +108,22 @@ def test_eval_sim_json_per_side(trained, capsys, tmp_path):
 
 def test_demo_smoke(tmp_path, capsys):
     out = tmp_path / "demo"
-    overrides = ["scenes=3", "heldout_scenes=2", "workers=1", "train_steps=3", "dagger_rounds=1", "dagger_scenes=2",
+    overrides = ["num_scenes=3", "heldout_scenes=2", "workers=1", "train_steps=3", "dagger_rounds=1", "dagger_scenes=2",
                  "dagger_steps=2", "eval_episodes=2", "heldout_episodes=2", "expert.clearance=0.35",
                  "train_overrides=[" + ",".join(TINY) + ",data.val_fraction=0.34]"]
     report = _json(capsys, ["demo", "--out", str(out), "--seed", "5", "--json", *overrides])
-    for key in ("success_left", "success_right", "collision_rate", "flip_divergence_ratio", "side_agreement",
-                "train_windows", "wall_minutes"):
+    for key in ("success_left", "success_right", "blind_success_left", "blind_success_right", "collision_rate",
+                "flip_divergence_ratio", "side_agreement", "train_windows", "wall_minutes"):
         assert key in report
+    assert report["scenes"] == "varied"  # the cup task's default preset
     assert report["train_windows"] > 0 and report["wall_minutes"] > 0
     full = json.loads((out / "report.json").read_text())
     assert full["train_steps"] == 5 and full["config"]["expert"]["clearance"] == 0.35
+    assert full["scenes"] == "varied" and len(full["eval_scene_seeds"]) == 1
+    assert full["closed_loop_blind"]["left"]["episodes"] == 1 and full["closed_loop_blind"]["right"]["episodes"] == 1
+    from mobile_vla.demo import summary_table
+
+    assert "blind baseline success, left" in summary_table(full)
     assert (out / "checkpoint" / "model.safetensors").is_file()
     assert (out / "report.md").read_text().startswith("# Mobile VLA demo report")
     for figure in full["figures"].values():

@@ -26,7 +26,7 @@ FLOOR_TEXTURES = ("checker", "flat", "gradient", "checker_fine", "checker_coarse
 DISTRACTOR_SHAPES = ("box", "sphere", "cylinder")
 
 # Streams of scene seeds: the same base seed gives disjoint collection and evaluation streams.
-_COLLECT_STREAM, _EVAL_STREAM = 0, 1
+_COLLECT_STREAM, _EVAL_STREAM, _BASELINE_STREAM = 0, 1, 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +130,11 @@ def scene_seed(base_seed: int, index: int) -> int:
 def eval_scene_seed(base_seed: int, index: int) -> int:
     """Seed of evaluation scene ``index``: a stream disjoint from :func:`scene_seed`'s for the same base."""
     return _stream_seed(base_seed, _EVAL_STREAM, index)
+
+
+def baseline_scene_seed(base_seed: int, index: int) -> int:
+    """Seed of scene ``index`` a baseline is fitted on: disjoint from collection and evaluation streams."""
+    return _stream_seed(base_seed, _BASELINE_STREAM, index)
 
 
 def _rgba(rgb: np.ndarray) -> tuple[float, float, float, float]:
