@@ -21,8 +21,9 @@ _BOX_COLOURS = np.array(
     [[0.85, 0.12, 0.10], [0.95, 0.45, 0.05], [0.10, 0.25, 0.85], [0.55, 0.15, 0.75], [0.80, 0.10, 0.45]]
 )
 _CUP_COLOURS = np.array([[0.10, 0.85, 0.20], [0.95, 0.90, 0.10], [0.05, 0.85, 0.85]])
-# The classic preset draws the first three; the others add finer and coarser checkers.
+# The classic preset draws the first three (_CLASSIC_FLOOR_TEXTURES); the others add finer and coarser checkers.
 FLOOR_TEXTURES = ("checker", "flat", "gradient", "checker_fine", "checker_coarse")
+_CLASSIC_FLOOR_TEXTURES = 3
 DISTRACTOR_SHAPES = ("box", "sphere", "cylinder")
 
 # Streams of scene seeds: the same base seed gives disjoint collection and evaluation streams.
@@ -184,7 +185,7 @@ def sample_scene(seed: int, num_boxes: int | None = None, orientation: str | Non
         cup_radius=u(0.10, 0.13),
         cup_height=u(0.45, 0.55),
         cup_rgba=_rgba(_CUP_COLOURS[int(rng.integers(len(_CUP_COLOURS)))] * u(0.85, 1.0)),
-        floor_texture=int(rng.integers(len(FLOOR_TEXTURES))),
+        floor_texture=int(rng.integers(_CLASSIC_FLOOR_TEXTURES)),
         floor_rgba=_rgba(np.full(3, u(0.45, 0.75)) + rng.normal(0, 0.04, 3)),
         light_dir=tuple(float(v) for v in light_dir),  # type: ignore[arg-type]
         light_diffuse=u(0.55, 0.9),

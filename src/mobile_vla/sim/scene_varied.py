@@ -118,6 +118,12 @@ def _box_footprints(rng: np.random.Generator, n: int, orientation: str) -> list[
     return [(hx + k * (2 * hx + gap), 0.0, hx, hy) for k in range(n)]
 
 
+def _box_shade(rgb: np.ndarray, jitter: np.ndarray) -> np.ndarray:
+    """One box's shade of the cluster's colour; the unjittered colour if the jitter lands in the cup's family."""
+    shaded = np.clip(rgb + jitter, 0, 1)
+    return rgb if in_cup_family(shaded) else shaded
+
+
 def _draw_varied(rng: np.random.Generator, seed: int) -> SceneSpec:
     u = rng.uniform
     start_y, yaw = u(-START_LATERAL, START_LATERAL), u(-START_HEADING, START_HEADING)
@@ -129,7 +135,7 @@ def _draw_varied(rng: np.random.Generator, seed: int) -> SceneSpec:
                else _colour_outside_cup_family(rng))
     half_z = u(0.08, 0.18)
     boxes = tuple(
-        Box(front_x + dx, center_y + dy, hx, hy, half_z, _rgba(box_rgb + rng.normal(0, 0.02, 3)))
+        Box(front_x + dx, center_y + dy, hx, hy, half_z, _rgba(_box_shade(box_rgb, rng.normal(0, 0.02, 3))))
         for dx, dy, hx, hy in _box_footprints(rng, n, orient)
     )
     back_x = max(b.x + b.half_x for b in boxes)

@@ -49,12 +49,13 @@ def _mjcf(image_size: int, physics_dt: float) -> str:
         f'<geom name="box{i}" type="box" size="0.1 0.1 0.1" contype="2" conaffinity="2" rgba="1 0 0 1"/></body>'
         for i in range(_MAX_BOXES)
     )
+    # One body per geom, as for the boxes. Compiled collidable: the body-level collision filter
+    # (body_contype) is fixed at compile time; reset() switches each geom's own flags.
     distractors = "\n".join(
-        f'<body name="distractor{i}" pos="{_HIDDEN[0]} {_HIDDEN[1]} {_HIDDEN[2]}">'
-        + "".join(f'<geom name="distractor{i}_{shape}" type="{_GEOM_TYPE[shape]}" size="0.1 0.1 0.1" '
-                  f'contype="0" conaffinity="0" rgba="1 1 1 0"/>' for shape in DISTRACTOR_SHAPES)
-        + "</body>"
-        for i in range(_MAX_DISTRACTORS)
+        f'<body name="distractor{i}_{shape}" pos="{_HIDDEN[0]} {_HIDDEN[1]} {_HIDDEN[2]}">'
+        f'<geom name="distractor{i}_{shape}" type="{_GEOM_TYPE[shape]}" size="0.1 0.1 0.1" '
+        f'contype="2" conaffinity="2" rgba="1 1 1 0"/></body>'
+        for i in range(_MAX_DISTRACTORS) for shape in DISTRACTOR_SHAPES
     )
     return f"""
 <mujoco model="mobile_vla_navigate">
@@ -129,7 +130,6 @@ class World:
         self._box_bodies = [m.geom_bodyid[g] for g in self._box_ids]
         self._distractor_ids = [[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, f"distractor{i}_{shape}")
                                  for shape in DISTRACTOR_SHAPES] for i in range(_MAX_DISTRACTORS)]
-        self._distractor_bodies = [m.geom_bodyid[ids[0]] for ids in self._distractor_ids]
         self._obstacle_ids = set(self._box_ids) | {g for ids in self._distractor_ids for g in ids}
         self._cup_id = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "cup")
         self._floor_id = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "floor")
@@ -164,9 +164,8 @@ class World:
         if len(scene.boxes) > _MAX_BOXES or len(scene.distractors) > _MAX_DISTRACTORS:
             raise ValueError(f"scene {scene.seed}: at most {_MAX_BOXES} boxes and {_MAX_DISTRACTORS} distractors, "
                              f"got {len(scene.boxes)} and {len(scene.distractors)}")
-        for slot, (ids, bid) in enumerate(zip(self._distractor_ids, self._distractor_bodies)):
+        for slot, ids in enumerate(self._distractor_ids):
             d = scene.distractors[slot] if slot < len(scene.distractors) else None
-            m.body_pos[bid] = (d.x, d.y, d.height / 2) if d is not None else _HIDDEN
             for shape, gid in zip(DISTRACTOR_SHAPES, ids):
                 self._dress_distractor(gid, d if d is not None and d.shape == shape else None)
         m.geom_size[self._cup_id, :2] = (scene.cup_radius, scene.cup_height / 2)
@@ -197,6 +196,7 @@ class World:
     def _dress_distractor(self, gid: int, d: Distractor | None) -> None:
         """Show geom ``gid`` as ``d`` (shape already matching), or hide it when ``d`` is None."""
         m = self.model
+        m.body_pos[m.geom_bodyid[gid]] = (d.x, d.y, d.height / 2) if d is not None else _HIDDEN
         if d is None:
             m.geom_rgba[gid, 3] = 0.0
             m.geom_contype[gid] = m.geom_conaffinity[gid] = 0
