@@ -9,8 +9,3 @@ for preset in classic varied cluttered; do
       --out "results/$preset/$baseline" > /dev/null
   done
 done
-# The grounding ablation on varied evaluates 60 episodes of seed 0: the references on those scenes.
-for baseline in expert blind; do
-  "$MV" eval-sim --baseline "$baseline" --scenes varied --episodes 60 --seed 0 --json \
-    --out "results/varied/$baseline-60" > /dev/null
-done

@@ -74,7 +74,7 @@ def row_label(report: dict, run: str) -> str:
 
 
 def closed_loop_tables(results: Path) -> dict[str, str]:
-    """``{preset}_{episodes per side}`` → a markdown table of every run on those scenes."""
+    """``{preset}_seed{base seed}_{episodes per side}`` → a markdown table of every run on those scenes."""
     groups: dict[tuple[str, tuple[int, ...]], list[tuple[str, dict]]] = {}
     for path in sorted(results.glob("*/*/report.json")):
         report = _load(path)
@@ -97,7 +97,11 @@ def closed_loop_tables(results: Path) -> dict[str, str]:
                          f"`results/{preset}/{run}/report.json` |")
         if not any(r.get("controller", "policy") == "policy" for _, r in runs):
             lines += ["", "No policy has been evaluated on these scenes (the next issue trains for them)."]
-        tables[f"{preset}_{n_left}"] = "\n".join(lines)
+        name = f"{preset}_seed{runs[0][1].get('seed')}_{n_left}"
+        if name in tables:
+            raise SystemExit(f"two different scene lists would both be table {name!r}: "
+                             f"{[run for run, _ in runs]} and an earlier group")
+        tables[name] = "\n".join(lines)
     return tables
 
 

@@ -65,6 +65,12 @@ def test_diagnose_json(trained, capsys, tmp_path):
     assert _rate(out["side_agreement"])
     assert out["report_baseline"] == {"context_cosine": 0.74, "action_difference": 0.001}
     assert plot.stat().st_size > 0
+    phases = out["side_agreement_by_phase"]
+    assert set(phases) == {"approach", "beside", "after"}
+    assert all(v is None or 0.0 <= v <= 1.0 for v in phases.values())
+    steps = out["side_agreement_steps_by_phase"]
+    assert steps["approach"] > 0 and sum(steps.values()) <= out["paired_steps"]
+    assert _rate(out["side_agreement_any"])
 
 
 def test_training_on_paired_data_raises_the_flip_ratio(trained, tmp_path):
@@ -104,6 +110,10 @@ def test_eval_sim_json_per_side(trained, capsys, tmp_path):
         assert r["success_rate"] + r["collision_rate"] + r["timeout_rate"] == pytest.approx(1.0)
         assert r["mean_steps"] >= 1
     assert list((tmp_path / "v").glob("*.gif")) and (tmp_path / "r.png").stat().st_size > 0
+    blank = _json(capsys, ["eval-sim", "--checkpoint", str(checkpoint), "--episodes", "2", "--seed", "1",
+                           "--blank-frames", "--json"])
+    assert blank["controller"] == "policy" and blank["blank_frames"] is True
+    assert blank["scene_seeds"] == out["scene_seeds"][:1]
 
 
 def test_demo_smoke(tmp_path, capsys):
