@@ -127,3 +127,18 @@ def test_classic_scenes_are_the_ones_earlier_results_were_measured_on():
     scenes = [dataclasses.astuple(sample_scene(scene_seed(0, i)))[:-1] for i in range(50)]  # minus distractors
     assert hashlib.sha256(repr(scenes).encode()).hexdigest() == (
         "cb1ebf31d86b0f4a7163975a24f1e980d0a7d9a243120710f1973568b54f2a3d")
+
+
+def test_collected_episodes_record_their_preset_and_three_box_names(tmp_path):
+    from mobile_vla.data.episode import list_episodes, parse_episode_name, read_episode
+    from mobile_vla.sim.collect import CollectConfig, collect
+
+    index = next(i for i in range(50) if sample_varied_scene(scene_seed(0, i)).num_boxes == 3)
+    collect(CollectConfig(tmp_path, episodes=2 * (index + 1), seed=0, image_size=32, scenes="cluttered",
+                          noise_fraction=0.0), progress=False)
+    paths = list_episodes(tmp_path)
+    assert len(paths) == 2 * (index + 1)
+    for path in paths:
+        assert read_episode(path, load_images=False).attrs["scenes"] == "cluttered"
+    three = [p for p in paths if "_3box_" in p.name]
+    assert three and parse_episode_name(three[0].name).boxes == 3
