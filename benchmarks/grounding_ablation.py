@@ -62,8 +62,8 @@ def run_row(name: str, data: Path, overrides: list[str], seed: int, steps: int, 
     from mobile_vla import Policy
     from mobile_vla.eval.closed_loop import evaluate_closed_loop
     from mobile_vla.eval.offline import evaluate_offline
-    from mobile_vla.train.api import train
     from mobile_vla.jsonio import write_json
+    from mobile_vla.train.api import train
     from mobile_vla.train.config import load_train_config
 
     result_file = out / "result.json"

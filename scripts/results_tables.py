@@ -83,7 +83,7 @@ def closed_loop_tables(results: Path) -> dict[str, str]:
     tables = {}
     for (preset, seeds), runs in sorted(groups.items()):
         runs.sort(key=lambda x: (CONTROLLER_ORDER.get(x[1].get("controller", "policy"), 2), x[0]))
-        n_left, n_right = runs[0][1]["left"]["episodes"], runs[0][1]["right"]["episodes"]
+        n_left = runs[0][1]["left"]["episodes"]
         lines = [f"Preset `{preset}`, {len(seeds)} evaluation scenes (evaluation seed stream of base seed "
                  f"{runs[0][1].get('seed')}, scene seeds {seeds[0]}, {seeds[1] if len(seeds) > 1 else ''}…), "
                  f"{n_left} episodes per side:", "",

@@ -20,7 +20,7 @@ ORIENTATIONS = ("hori", "vert")
 _BOX_COLOURS = np.array(
     [[0.85, 0.12, 0.10], [0.95, 0.45, 0.05], [0.10, 0.25, 0.85], [0.55, 0.15, 0.75], [0.80, 0.10, 0.45]]
 )
-_CUP_COLOURS = np.array([[0.10, 0.85, 0.20], [0.95, 0.90, 0.10], [0.05, 0.85, 0.85]])
+CUP_COLOURS = np.array([[0.10, 0.85, 0.20], [0.95, 0.90, 0.10], [0.05, 0.85, 0.85]])
 # The classic preset draws the first three (_CLASSIC_FLOOR_TEXTURES); the others add finer and coarser checkers.
 FLOOR_TEXTURES = ("checker", "flat", "gradient", "checker_fine", "checker_coarse")
 _CLASSIC_FLOOR_TEXTURES = 3
@@ -138,7 +138,7 @@ def baseline_scene_seed(base_seed: int, index: int) -> int:
     return _stream_seed(base_seed, _BASELINE_STREAM, index)
 
 
-def _rgba(rgb: np.ndarray) -> tuple[float, float, float, float]:
+def rgba_of(rgb: np.ndarray) -> tuple[float, float, float, float]:
     return tuple(float(c) for c in np.clip(rgb, 0.0, 1.0)) + (1.0,)  # type: ignore[return-value]
 
 
@@ -168,7 +168,7 @@ def sample_scene(seed: int, num_boxes: int | None = None, orientation: str | Non
     box_rgb = _BOX_COLOURS[int(rng.integers(len(_BOX_COLOURS)))] * u(0.85, 1.0)
     half_z = u(0.10, 0.16)
     boxes = tuple(
-        Box(front_x + dx, center_y + dy, hx, hy, half_z, _rgba(box_rgb + rng.normal(0, 0.04, 3)))
+        Box(front_x + dx, center_y + dy, hx, hy, half_z, rgba_of(box_rgb + rng.normal(0, 0.04, 3)))
         for dx, dy, hx, hy in _boxes(rng, n, orient)
     )
     back_x = max(b.x + b.half_x for b in boxes)
@@ -184,9 +184,9 @@ def sample_scene(seed: int, num_boxes: int | None = None, orientation: str | Non
         target_xy=(float(target[0]), float(target[1])),
         cup_radius=u(0.10, 0.13),
         cup_height=u(0.45, 0.55),
-        cup_rgba=_rgba(_CUP_COLOURS[int(rng.integers(len(_CUP_COLOURS)))] * u(0.85, 1.0)),
+        cup_rgba=rgba_of(CUP_COLOURS[int(rng.integers(len(CUP_COLOURS)))] * u(0.85, 1.0)),
         floor_texture=int(rng.integers(_CLASSIC_FLOOR_TEXTURES)),
-        floor_rgba=_rgba(np.full(3, u(0.45, 0.75)) + rng.normal(0, 0.04, 3)),
+        floor_rgba=rgba_of(np.full(3, u(0.45, 0.75)) + rng.normal(0, 0.04, 3)),
         light_dir=tuple(float(v) for v in light_dir),  # type: ignore[arg-type]
         light_diffuse=u(0.55, 0.9),
         light_ambient=u(0.2, 0.4),

@@ -34,14 +34,14 @@ import math
 import numpy as np
 
 from mobile_vla.sim.scene import (
+    CUP_COLOURS,
     DISTRACTOR_SHAPES,
     FLOOR_TEXTURES,
     ORIENTATIONS,
     Box,
     Distractor,
     SceneSpec,
-    _CUP_COLOURS,
-    _rgba,
+    rgba_of,
 )
 
 CLUSTER_LATERAL = 0.8  # m, ± relative to the robot's start
@@ -135,7 +135,7 @@ def _draw_varied(rng: np.random.Generator, seed: int) -> SceneSpec:
                else _colour_outside_cup_family(rng))
     half_z = u(0.08, 0.18)
     boxes = tuple(
-        Box(front_x + dx, center_y + dy, hx, hy, half_z, _rgba(_box_shade(box_rgb, rng.normal(0, 0.02, 3))))
+        Box(front_x + dx, center_y + dy, hx, hy, half_z, rgba_of(_box_shade(box_rgb, rng.normal(0, 0.02, 3))))
         for dx, dy, hx, hy in _box_footprints(rng, n, orient)
     )
     back_x = max(b.x + b.half_x for b in boxes)
@@ -149,9 +149,9 @@ def _draw_varied(rng: np.random.Generator, seed: int) -> SceneSpec:
         target_xy=(float(target[0]), float(target[1])),
         cup_radius=u(0.13, 0.17),
         cup_height=u(0.50, 0.60),
-        cup_rgba=_rgba(_CUP_COLOURS[int(rng.integers(len(_CUP_COLOURS)))] * u(0.85, 1.0)),
+        cup_rgba=rgba_of(CUP_COLOURS[int(rng.integers(len(CUP_COLOURS)))] * u(0.85, 1.0)),
         floor_texture=int(rng.integers(len(FLOOR_TEXTURES))),
-        floor_rgba=_rgba(floor_rgb),
+        floor_rgba=rgba_of(floor_rgb),
         light_dir=tuple(float(v) for v in light_dir),  # type: ignore[arg-type]
         light_diffuse=u(0.45, 0.95),
         light_ambient=u(0.15, 0.45),
@@ -234,7 +234,7 @@ def _distractor(rng: np.random.Generator, scene: SceneSpec, beside: bool) -> Dis
     if shape == "cylinder" or rng.random() < 0.6:
         rgb = _colour_outside_cup_family(rng)
     else:  # a box or sphere may wear the cup's colours: only the shape tells it from the cup
-        rgb = _CUP_COLOURS[int(rng.integers(len(_CUP_COLOURS)))] * u(0.85, 1.0)
+        rgb = CUP_COLOURS[int(rng.integers(len(CUP_COLOURS)))] * u(0.85, 1.0)
     x0, x1, y0, y1 = scene.obstacle_bounds
     tx, ty = scene.target_xy
     if beside:  # level with the cluster, outside the lane on one side
@@ -245,7 +245,7 @@ def _distractor(rng: np.random.Generator, scene: SceneSpec, beside: bool) -> Dis
         x, y = tx + u(0.9, 2.0), ty + u(-1.5, 1.5)
     else:  # far to a side, anywhere along the way
         x, y = u(0.8, tx), scene.start_pose[1] + (1 if rng.random() < 0.5 else -1) * u(2.2, 3.5)
-    return Distractor(shape, float(x), float(y), tuple(float(v) for v in size), _rgba(rgb))
+    return Distractor(shape, float(x), float(y), tuple(float(v) for v in size), rgba_of(rgb))
 
 
 def sample_cluttered_scene(seed: int) -> SceneSpec:
