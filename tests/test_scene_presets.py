@@ -19,8 +19,8 @@ from mobile_vla.sim.scene import eval_scene_seed, sample_scene, scene_seed
 from mobile_vla.sim.scene_varied import (
     LOW_CONTRAST,
     contrast,
+    expert_routes,
     in_cup_family,
-    nominal_routes,
     route_distance,
     sample_cluttered_scene,
     sample_varied_scene,
@@ -87,8 +87,8 @@ def test_cluttered_adds_distractors_that_are_not_cups_and_leave_both_sides_passa
         for d in s.distractors:
             assert not (d.shape == "cylinder" and in_cup_family(d.rgba))
             assert d.height < s.cup_height
-            for route in nominal_routes(s):  # both lanes and the way to the cup stay free
-                assert route_distance((d.x, d.y), route) >= ROBOT_RADIUS + d.radius + 0.4
+            for route in expert_routes(s):  # both lanes and the way to the cup stay free
+                assert route_distance((d.x, d.y), route) >= ROBOT_RADIUS + d.radius + 0.3
     shapes = {d.shape for i in range(N) for d in sample_cluttered_scene(scene_seed(1, i)).distractors}
     assert shapes == {"box", "sphere", "cylinder"}
 

@@ -21,8 +21,9 @@ a cup 6–7 m away covers fewer than 20 of the 112-px frame's pixels.
 ``cluttered`` adds 1–4 distractors (:class:`Distractor`): boxes and spheres in any colour,
 cylinders — the cup's shape — never in the cup's colour family. Some stand beside the
 cluster outside both lanes, some off the path (beyond the cup or far to a side). Each keeps
-:data:`DISTRACTOR_CLEARANCE` from the expert's nominal route on *both* sides, stays off the
-start-to-cup sight line and is lower than the cup, so both sides stay passable and the cup visible.
+:data:`DISTRACTOR_CLEARANCE` from the expert's route on *both* sides (:func:`expert_routes`), stays
+off the start-to-cup sight line and is lower than the cup, so both sides stay passable and the cup
+visible — while a route that strays sideways from the scene's own meets them.
 """
 
 from __future__ import annotations
@@ -56,9 +57,10 @@ LOW_CONTRAST_FRACTION = 0.3
 # Hues (degrees) of the cup's colour family: yellow through green to cyan.
 CUP_HUES = (45.0, 200.0)
 DISTRACTORS = (1, 4)
-DISTRACTOR_CLEARANCE = 0.45  # m between a distractor's footprint and the robot's edge on a nominal route
-_ROUTE_CLEARANCE = 0.6  # the expert's lane clearance (ExpertConfig.clearance) the routes assume
+DISTRACTOR_CLEARANCE = 0.3  # m between a distractor's footprint and the robot's edge on the expert's route
 _ROBOT_RADIUS = 0.2
+_ROUTE_STEPS = 60
+_ARRIVED = 0.35  # m: the task's success radius
 _MAX_DRAWS = 200
 
 
@@ -181,15 +183,24 @@ def sample_varied_scene(seed: int) -> SceneSpec:
 
 
 # -- cluttered ---------------------------------------------------------------------------
-def nominal_routes(scene: SceneSpec) -> list[np.ndarray]:
-    """Per side, ``(4, 2)`` waypoints of the expert's route: start, lane entry, lane exit, cup."""
-    x0, x1, y0, y1 = scene.obstacle_bounds
-    r = _ROBOT_RADIUS
+def expert_routes(scene: SceneSpec) -> list[np.ndarray]:
+    """Per side, ``(K, 2)`` the expert's route from the start to the cup (kinematic: the velocity
+    actuators track commands closely, so this is the route the simulator drives within centimetres)."""
+    from mobile_vla.sim.expert import ExpertConfig, expert_action
+
+    cfg = ExpertConfig()
     routes = []
-    for face, sign in ((y1, 1.0), (y0, -1.0)):
-        lane_y = face + sign * (r + _ROUTE_CLEARANCE)
-        routes.append(np.array([scene.start_pose[:2], (x0 - r - 0.3, lane_y), (x1 + r + 0.3, lane_y),
-                                scene.target_xy], np.float64))
+    for side in ("left", "right"):
+        pose = np.array(scene.start_pose, np.float64)
+        points = [pose[:2].copy()]
+        for _ in range(_ROUTE_STEPS):
+            a = expert_action(scene, pose, side, cfg)
+            c, s = math.cos(pose[2]), math.sin(pose[2])
+            pose[:2] += np.array([c * a[0] - s * a[1], s * a[0] + c * a[1]]) * cfg.control_dt
+            points.append(pose[:2].copy())
+            if math.dist(pose[:2], scene.target_xy) <= _ARRIVED:
+                break
+        routes.append(np.array(points))
     return routes
 
 
@@ -205,11 +216,10 @@ def route_distance(point, route: np.ndarray) -> float:
     return min(_segment_distance(p, route[k], route[k + 1]) for k in range(len(route) - 1))
 
 
-def distractor_fits(scene: SceneSpec, d: Distractor, others: list[Distractor]) -> bool:
-    """Clear of both routes, the cluster, the cup's sight line and the other distractors."""
+def distractor_fits(scene: SceneSpec, d: Distractor, others: list[Distractor], routes: list[np.ndarray]) -> bool:
+    """Clear of both of the expert's ``routes``, the cluster, the cup's sight line and the other distractors."""
     p = np.array([d.x, d.y])
-    if any(route_distance(p, route) < _ROBOT_RADIUS + d.radius + DISTRACTOR_CLEARANCE
-           for route in nominal_routes(scene)):
+    if any(route_distance(p, route) < _ROBOT_RADIUS + d.radius + DISTRACTOR_CLEARANCE for route in routes):
         return False
     x0, x1, y0, y1 = scene.obstacle_bounds
     if x0 - d.radius - 0.3 < d.x < x1 + d.radius + 0.3 and y0 - d.radius - 0.3 < d.y < y1 + d.radius + 0.3:
@@ -240,7 +250,7 @@ def _distractor(rng: np.random.Generator, scene: SceneSpec, beside: bool) -> Dis
     if beside:  # level with the cluster, outside the lane on one side
         sign = 1.0 if rng.random() < 0.5 else -1.0
         face = y1 if sign > 0 else y0
-        x, y = u(x0 - 0.6, x1 + 0.8), face + sign * u(1.4, 2.4)
+        x, y = u(x0 - 0.6, x1 + 0.8), face + sign * u(1.05, 1.9)
     elif rng.random() < 0.5:  # beyond the cup
         x, y = tx + u(0.9, 2.0), ty + u(-1.5, 1.5)
     else:  # far to a side, anywhere along the way
@@ -254,11 +264,12 @@ def sample_cluttered_scene(seed: int) -> SceneSpec:
     rng = np.random.default_rng([int(seed), 1])  # the varied part stays the varied preset's scene
     n = int(rng.integers(DISTRACTORS[0], DISTRACTORS[1] + 1))
     placed: list[Distractor] = []
+    routes = expert_routes(scene)
     for _ in range(_MAX_DRAWS):
         if len(placed) == n:
             break
         d = _distractor(rng, scene, beside=len(placed) % 2 == 0)
-        if distractor_fits(scene, d, placed):
+        if distractor_fits(scene, d, placed, routes):
             placed.append(d)
     if not placed:
         raise RuntimeError(f"scene seed {seed}: no distractor fits in {_MAX_DRAWS} draws")
