@@ -142,3 +142,14 @@ def test_collected_episodes_record_their_preset_and_three_box_names(tmp_path):
         assert read_episode(path, load_images=False).attrs["scenes"] == "cluttered"
     three = [p for p in paths if "_3box_" in p.name]
     assert three and parse_episode_name(three[0].name).boxes == 3
+
+
+def test_demo_scenes_names_a_preset_and_num_scenes_counts_them():
+    from mobile_vla.demo import load_demo_config
+    from mobile_vla.errors import ConfigError
+
+    cfg = load_demo_config(["num_scenes=12", "scenes=cluttered"])
+    assert cfg.num_scenes == 12 and cfg.scenes == "cluttered"
+    assert load_demo_config([]).scenes is None  # the cup task's default preset
+    with pytest.raises(ConfigError, match="num_scenes=40"):
+        load_demo_config(["scenes=40"])
