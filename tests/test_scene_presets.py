@@ -75,7 +75,7 @@ def test_varied_spans_its_ranges(varied):
         assert not any(in_cup_family(b.rgba) for b in s.boxes)
         assert not s.distractors
     low = np.mean([contrast(s.boxes[0].rgba, s.floor_rgba) < LOW_CONTRAST for s in varied])
-    assert 0.15 < low < 0.5  # some box/floor pairs are hard to tell apart, most are not
+    assert 0.3 <= low < 0.75  # 30 % drawn low-contrast on purpose, some more by chance; the rest contrast
     assert len({s.floor_texture for s in varied}) == 5
 
 
