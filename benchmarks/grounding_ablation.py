@@ -39,13 +39,14 @@ ROWS = {
 FIGURES = ("context_cosine", "action_difference", "flip_divergence_ratio", "side_agreement", "side_agreement_any")
 
 
-def collect_data(out: Path, scenes: int, heldout_scenes: int) -> tuple[Path, Path, Path]:
+def collect_data(out: Path, scenes: int, heldout_scenes: int, preset: str | None = None) -> tuple[Path, Path, Path]:
     from mobile_vla.data.episode import read_episode
     from mobile_vla.sim.collect import CollectConfig, collect
 
     paired, heldout, unpaired = out / "data" / "paired", out / "data" / "heldout", out / "data" / "unpaired"
-    collect(CollectConfig(out=paired, episodes=2 * scenes, seed=0), workers=2)
-    collect(CollectConfig(out=heldout, episodes=2 * heldout_scenes, seed=99, noise_fraction=0.0), workers=2)
+    collect(CollectConfig(out=paired, episodes=2 * scenes, seed=0, scenes=preset), workers=2)
+    collect(CollectConfig(out=heldout, episodes=2 * heldout_scenes, seed=99, noise_fraction=0.0, scenes=preset),
+            workers=2)
     unpaired.mkdir(parents=True, exist_ok=True)
     for path in sorted(paired.glob("*.h5")):  # one side per scene, alternating like a 50/50 robot dataset
         attrs = read_episode(path, load_images=False).attrs
@@ -57,10 +58,11 @@ def collect_data(out: Path, scenes: int, heldout_scenes: int) -> tuple[Path, Pat
 
 
 def run_row(name: str, data: Path, overrides: list[str], seed: int, steps: int, out: Path, heldout: Path,
-            episodes: int) -> dict:
+            episodes: int, preset: str | None = None) -> dict:
     from mobile_vla import Policy
     from mobile_vla.eval.closed_loop import evaluate_closed_loop
     from mobile_vla.eval.offline import evaluate_offline
+    from mobile_vla.jsonio import write_json
     from mobile_vla.train.api import train
     from mobile_vla.train.config import load_train_config
 
@@ -74,7 +76,10 @@ def run_row(name: str, data: Path, overrides: list[str], seed: int, steps: int, 
     checkpoint = train(cfg, out, trainer_kwargs={"enable_progress_bar": False})
     policy = Policy.from_checkpoint(checkpoint)
     grounding = evaluate_offline(policy, heldout, progress=False)["grounding"]
-    closed = evaluate_closed_loop(policy, episodes, seed=seed, progress=False)
+    closed = evaluate_closed_loop(policy, episodes, seed=seed, progress=False, scenes=preset)
+    closed.pop("records")
+    (out / "closed_loop").mkdir(parents=True, exist_ok=True)
+    write_json(out / "closed_loop" / "report.json", {**closed, "episodes": episodes, "row": name})
     result = {"row": name, "seed": seed, **{k: grounding[k] for k in FIGURES},
               "success_left": closed["left"]["success_rate"], "success_right": closed["right"]["success_rate"],
               "collision_rate": closed["overall"]["collision_rate"],
@@ -117,23 +122,28 @@ def main() -> None:
     parser.add_argument("--heldout-scenes", type=int, default=20)
     parser.add_argument("--episodes", type=int, default=40, help="closed-loop episodes per run")
     parser.add_argument("--rows", nargs="*", help="subset of row names (default: all)")
+    parser.add_argument("--scene-preset", default=None,
+                        help="scene preset of the cup task for data and evaluation (default: the task's default)")
     args = parser.parse_args()
 
     out = Path(args.out)
-    paired, heldout, unpaired = collect_data(out, args.scenes, args.heldout_scenes)
+    paired, heldout, unpaired = collect_data(out, args.scenes, args.heldout_scenes, args.scene_preset)
     rows = {}
     for name, (kind, overrides) in ROWS.items():
         if args.rows and name not in args.rows:
             continue
         runs = [run_row(name, paired if kind == "paired" else unpaired, overrides, seed, args.steps,
                         out / "runs" / name.replace(", ", "_").replace(" ", "-") / f"seed{seed}", heldout,
-                        args.episodes) for seed in args.seeds]
+                        args.episodes, args.scene_preset) for seed in args.seeds]
         keys = [*FIGURES, "success_left", "success_right", "collision_rate", "side_accuracy"]
         rows[name] = {k: {"mean": float(np.nanmean([r[k] for r in runs])),
                           "spread": float(np.nanmax([r[k] for r in runs]) - np.nanmin([r[k] for r in runs]))}
                       for k in keys}
         rows[name]["seeds"] = args.seeds
-    report = {"steps": args.steps, "scenes": args.scenes, "episodes": args.episodes, "rows": rows}
+    from mobile_vla.sim.tasks import resolve
+
+    report = {"steps": args.steps, "scenes": args.scenes, "scene_preset": resolve("cup", args.scene_preset)[2],
+              "episodes": args.episodes, "rows": rows}
     (out / "ablation.json").write_text(json.dumps(report, indent=2))
     (out / "ablation.md").write_text(render_markdown(report))
     print(json.dumps(report, indent=2))

@@ -65,6 +65,12 @@ def test_diagnose_json(trained, capsys, tmp_path):
     assert _rate(out["side_agreement"])
     assert out["report_baseline"] == {"context_cosine": 0.74, "action_difference": 0.001}
     assert plot.stat().st_size > 0
+    phases = out["side_agreement_by_phase"]
+    assert set(phases) == {"approach", "beside", "after"}
+    assert all(v is None or 0.0 <= v <= 1.0 for v in phases.values())
+    steps = out["side_agreement_steps_by_phase"]
+    assert steps["approach"] > 0 and sum(steps.values()) <= out["paired_steps"]
+    assert _rate(out["side_agreement_any"])
 
 
 def test_training_on_paired_data_raises_the_flip_ratio(trained, tmp_path):
@@ -104,20 +110,30 @@ def test_eval_sim_json_per_side(trained, capsys, tmp_path):
         assert r["success_rate"] + r["collision_rate"] + r["timeout_rate"] == pytest.approx(1.0)
         assert r["mean_steps"] >= 1
     assert list((tmp_path / "v").glob("*.gif")) and (tmp_path / "r.png").stat().st_size > 0
+    blank = _json(capsys, ["eval-sim", "--checkpoint", str(checkpoint), "--episodes", "2", "--seed", "1",
+                           "--blank-frames", "--json"])
+    assert blank["controller"] == "policy" and blank["blank_frames"] is True
+    assert blank["scene_seeds"] == out["scene_seeds"][:1]
 
 
 def test_demo_smoke(tmp_path, capsys):
     out = tmp_path / "demo"
-    overrides = ["scenes=3", "heldout_scenes=2", "workers=1", "train_steps=3", "dagger_rounds=1", "dagger_scenes=2",
+    overrides = ["num_scenes=3", "heldout_scenes=2", "workers=1", "train_steps=3", "dagger_rounds=1", "dagger_scenes=2",
                  "dagger_steps=2", "eval_episodes=2", "heldout_episodes=2", "expert.clearance=0.35",
                  "train_overrides=[" + ",".join(TINY) + ",data.val_fraction=0.34]"]
     report = _json(capsys, ["demo", "--out", str(out), "--seed", "5", "--json", *overrides])
-    for key in ("success_left", "success_right", "collision_rate", "flip_divergence_ratio", "side_agreement",
-                "train_windows", "wall_minutes"):
+    for key in ("success_left", "success_right", "blind_success_left", "blind_success_right", "collision_rate",
+                "flip_divergence_ratio", "side_agreement", "train_windows", "wall_minutes"):
         assert key in report
+    assert report["scenes"] == "varied"  # the cup task's default preset
     assert report["train_windows"] > 0 and report["wall_minutes"] > 0
     full = json.loads((out / "report.json").read_text())
     assert full["train_steps"] == 5 and full["config"]["expert"]["clearance"] == 0.35
+    assert full["scenes"] == "varied" and len(full["eval_scene_seeds"]) == 1
+    assert full["closed_loop_blind"]["left"]["episodes"] == 1 and full["closed_loop_blind"]["right"]["episodes"] == 1
+    from mobile_vla.demo import summary_table
+
+    assert "blind baseline success, left" in summary_table(full)
     assert (out / "checkpoint" / "model.safetensors").is_file()
     assert (out / "report.md").read_text().startswith("# Mobile VLA demo report")
     for figure in full["figures"].values():

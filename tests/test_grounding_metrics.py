@@ -60,3 +60,21 @@ def test_side_agreement_counts_side_choices_not_lane_keeping_nudges():
     out = grounding_metrics(None, None, pred, pred_mirror, demo, demo_mirror, mask)
     assert out["side_agreement"] == 1.0
     assert out["side_agreement_any"] == pytest.approx(0.75)  # 3 of 4 chunk steps agree
+
+
+def test_side_agreement_by_phase_splits_frames_by_their_place_relative_to_the_cluster():
+    from mobile_vla.eval.grounding import cluster_phase
+
+    # near/far faces of the cluster along the robot's x: ahead, level with the robot, behind it
+    assert cluster_phase(np.array([1.5, 0.1, -0.9]), np.array([2.0, 0.5, -0.3])).tolist() == [0, 1, 2]
+    demo, demo_mirror, mask = _demos(m=3, n=2)
+    demo[0], demo_mirror[0] = [0.0, 0.8], [0.0, -0.8]  # approach: the sideways move differs
+    demo[1], demo_mirror[1] = [0.8, 0.0], [-0.8, 0.0]  # beside: keep going against backing out
+    demo[2], demo_mirror[2] = [0.5, 0.1], [0.5, 0.1]  # after: both drive to the cup
+    pred, pred_mirror = demo.copy(), demo_mirror.copy()
+    pred[1], pred_mirror[1] = demo_mirror[1], demo[1]  # beside, the policy backs out of the instructed lane
+    out = grounding_metrics(None, None, pred, pred_mirror, demo, demo_mirror, mask, phase=np.array([0, 1, 2]))
+    assert out["side_agreement_by_phase"] == {"approach": 1.0, "beside": 0.0, "after": None}
+    assert out["side_agreement_steps_by_phase"] == {"approach": 2, "beside": 2, "after": 0}
+    assert out["side_agreement"] == 1.0  # the pooled lateral figure only sees the approach
+    assert "side_agreement_by_phase" not in grounding_metrics(None, None, pred, pred_mirror, demo, demo_mirror, mask)

@@ -1,5 +1,8 @@
 """The end-to-end demo on the embedded default: simulate, train, evaluate, report.
 
+Every stage draws its scenes from one scene preset (``scenes``, default: the cup task's
+default, ``varied``); ``num_scenes`` is how many paired scenes are collected for training.
+
 Stages (each skipped when its output already exists, so an interrupted demo resumes):
 
 1. collect paired simulator episodes (every scene with a left and a right instruction,
@@ -8,7 +11,8 @@ Stages (each skipped when its output already exists, so an interrupted demo resu
 3. DAgger rounds: roll the policy out (mixed with the expert), label every visited state
    with the expert, continue training on everything;
 4. evaluate offline (fresh held-out scenes: errors + grounding diagnostic) and in closed loop
-   (fresh scenes from the evaluation seed stream, training and held-out phrasings);
+   (fresh scenes from the evaluation seed stream, training and held-out phrasings), and run the
+   image-blind baseline on the same evaluation scenes;
 5. write ``report.json``, ``report.md`` and PNG figures, and print a summary table.
 """
 
@@ -35,7 +39,8 @@ class DemoConfig:
     out: str = "outputs/demo"
     seed: int = 0
     train_config: str = "configs/tiny.yaml"  # the model/optimiser recipe; overridden below
-    scenes: int = 160  # paired: 2 episodes per scene
+    num_scenes: int = 160  # paired: 2 episodes per scene
+    scenes: str | None = None  # scene preset (sim.tasks.SCENE_PRESETS); None: the cup task's default
     workers: int = 2
     noise_fraction: float = 0.5
     expert: ExpertConfig = ExpertConfig()  # labels every collected state, e.g. expert.clearance=0.45
@@ -67,8 +72,11 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
         log.info("demo: %s done in %.0f s", name, timings[name])
         return result
 
-    timed("collect", _collect, data_root / "sim", 2 * cfg.scenes, cfg.seed, cfg.workers, cfg.noise_fraction,
-          cfg.expert, progress=progress)
+    from mobile_vla.sim.tasks import resolve
+
+    preset = resolve(None, cfg.scenes)[2]
+    timed("collect", _collect, data_root / "sim", 2 * cfg.num_scenes, cfg.seed, cfg.workers, cfg.noise_fraction,
+          cfg.expert, progress=progress, scenes=preset)
     train_cfg = load_train_config(cfg.train_config, [
         f"data.episodes={data_root}", f"trainer.max_steps={cfg.train_steps}", f"trainer.seed={cfg.seed}",
         f"data.split_seed={cfg.seed}", *cfg.train_overrides,
@@ -78,7 +86,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
     for r in range(1, cfg.dagger_rounds + 1):
         dagger_seed = cfg.seed + 7919 * r  # fresh scenes, never the evaluation stream
         timed(f"dagger_{r}_collect", _collect, data_root / f"dagger_{r}", 2 * cfg.dagger_scenes, dagger_seed,
-              cfg.workers, 0.0, cfg.expert, policy=checkpoint, beta=cfg.dagger_beta, progress=progress)
+              cfg.workers, 0.0, cfg.expert, policy=checkpoint, beta=cfg.dagger_beta, progress=progress, scenes=preset)
         total_steps += cfg.dagger_steps
         train_cfg.trainer.max_steps = total_steps
         checkpoint = timed(f"dagger_{r}_train", _train, train_cfg, out / f"train_{r}", checkpoint, progress)
@@ -95,15 +103,18 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
     # DAgger adds data, so it is not held out across rounds). Kept outside data_root.
     heldout_dir = out / "heldout"
     timed("collect_heldout", _collect, heldout_dir, 2 * cfg.heldout_scenes, cfg.seed + 104729, cfg.workers, 0.0,
-          cfg.expert, progress=progress)
+          cfg.expert, progress=progress, scenes=preset)
     offline = timed("eval_offline", evaluate_offline, policy, heldout_dir, progress=progress)
     paired = offline.pop("_paired")
     closed = timed("eval_sim", evaluate_closed_loop, policy, cfg.eval_episodes, cfg.seed, cfg.strategy,
-                   progress=progress)
+                   progress=progress, scenes=preset)
+    # The same evaluation scenes without a glance at the camera: what the policy's figures stand next to.
+    blind = timed("eval_sim_blind", evaluate_closed_loop, None, cfg.eval_episodes, cfg.seed,
+                  progress=progress, scenes=preset, baseline="blind")
     heldout = None
     if cfg.heldout_episodes:
         heldout = timed("eval_sim_heldout", evaluate_closed_loop, policy, cfg.heldout_episodes, cfg.seed + 1,
-                        cfg.strategy, heldout_phrasings=True, progress=progress)
+                        cfg.strategy, heldout_phrasings=True, progress=progress, scenes=preset)
 
     figures = {}
     from mobile_vla.sim.plot import plot_trajectories
@@ -123,6 +134,9 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
     report = {
         "success_left": closed["left"]["success_rate"],
         "success_right": closed["right"]["success_rate"],
+        "blind_success_left": blind["left"]["success_rate"],
+        "blind_success_right": blind["right"]["success_rate"],
+        "scenes": preset,
         "collision_rate": closed["overall"]["collision_rate"],
         "side_accuracy": closed["overall"]["side_accuracy"],
         "flip_divergence_ratio": g.get("flip_divergence_ratio"),
@@ -135,6 +149,8 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
         "wall_minutes": round((time.perf_counter() - start) / 60, 2),
         "seed": cfg.seed,
         "closed_loop": {k: closed[k] for k in ("overall", "left", "right")},
+        "closed_loop_blind": {k: blind[k] for k in ("overall", "left", "right")},
+        "eval_scene_seeds": closed["scene_seeds"],
         "closed_loop_heldout_phrasings": {k: heldout[k] for k in ("overall", "left", "right")} if heldout else None,
         "offline": offline,
         "timings_s": timings,
@@ -149,11 +165,11 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
 
 
 def _collect(out: Path, episodes: int, seed: int, workers: int, noise_fraction: float, expert: ExpertConfig,
-             policy: Path | None = None, beta: float = 0.0, progress: bool = True) -> dict:
+             policy: Path | None = None, beta: float = 0.0, progress: bool = True, scenes: str | None = None) -> dict:
     from mobile_vla.sim.collect import CollectConfig, collect
 
     cfg = CollectConfig(out=out, episodes=episodes, seed=seed, expert=expert, noise_fraction=noise_fraction,
-                        beta=beta)
+                        beta=beta, scenes=scenes)
     factory = None
     if policy is not None:
         from mobile_vla.sim.controllers import PolicyControllerFactory
@@ -202,8 +218,11 @@ def summary_table(report: dict) -> str:
     """The table printed at the end of the demo."""
     from mobile_vla.eval.grounding import REPORT_BASELINE
 
-    rows = [("closed-loop success, left", f"{report['success_left']:.0%}"),
+    rows = [("scene preset", str(report.get("scenes"))),
+            ("closed-loop success, left", f"{report['success_left']:.0%}"),
             ("closed-loop success, right", f"{report['success_right']:.0%}"),
+            ("blind baseline success, left", f"{report['blind_success_left']:.0%}"),
+            ("blind baseline success, right", f"{report['blind_success_right']:.0%}"),
             ("collision rate", f"{report['collision_rate']:.0%}"),
             ("passed on the instructed side", f"{report['side_accuracy']:.0%}")]
     h = report.get("closed_loop_heldout_phrasings")
@@ -228,9 +247,10 @@ def render_markdown(report: dict) -> str:
              f"{report['wall_minutes']:.1f} minutes wall time.", "", "```", summary_table(report), "```", ""]
     lines += ["| closed loop | success | collision | timeout | side accuracy | mean steps |",
               "|---|---|---|---|---|---|"]
-    for key, r in report["closed_loop"].items():
-        lines.append(f"| {key} | {r['success_rate']:.2f} | {r['collision_rate']:.2f} | {r['timeout_rate']:.2f} | "
-                     f"{r['side_accuracy']:.2f} | {r['mean_steps']:.1f} |")
+    for name, section in (("policy", "closed_loop"), ("blind baseline", "closed_loop_blind")):
+        for key, r in report[section].items():
+            lines.append(f"| {name}, {key} | {r['success_rate']:.2f} | {r['collision_rate']:.2f} | "
+                         f"{r['timeout_rate']:.2f} | {r['side_accuracy']:.2f} | {r['mean_steps']:.1f} |")
     lines.append("")
     for name, path in report["figures"].items():
         lines.append(f"![{name}]({Path(path).name})")
@@ -240,8 +260,12 @@ def render_markdown(report: dict) -> str:
 
 def load_demo_config(overrides: list[str], out: str | None = None, seed: int | None = None) -> DemoConfig:
     from mobile_vla.config import apply_overrides
+    from mobile_vla.errors import ConfigError
 
     data = apply_overrides({}, overrides)
+    if isinstance(data.get("scenes"), int):
+        raise ConfigError(f"demo.scenes={data['scenes']}: scenes is a scene preset name (e.g. varied); "
+                          f"the number of training scenes is num_scenes={data['scenes']}")
     if out is not None:
         data["out"] = out
     if seed is not None:

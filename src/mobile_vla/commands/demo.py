@@ -12,7 +12,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=None, help="seed for data, training and evaluation (default 0)")
     p.add_argument("--json", action="store_true", help="print report.json's headline figures as JSON")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                   help="demo settings, e.g. scenes=40 train_steps=300 'train_overrides=[optim.lr=0.002]'")
+                   help="demo settings, e.g. num_scenes=40 (paired training scenes) scenes=cluttered (scene "
+                        "preset: classic, varied, cluttered) train_steps=300 'train_overrides=[optim.lr=0.002]'")
     p.set_defaults(func=_run)
 
 
@@ -23,7 +24,8 @@ def _run(args) -> int:
     cfg = load_demo_config(args.overrides, args.out, args.seed)
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the result (Lightning prints tables)
         report = run_demo(cfg, progress=not args.json)
-    headline = {k: report[k] for k in ("success_left", "success_right", "collision_rate", "side_accuracy",
+    headline = {k: report[k] for k in ("success_left", "success_right", "blind_success_left", "blind_success_right",
+                                       "scenes", "collision_rate", "side_accuracy",
                                        "flip_divergence_ratio", "side_agreement", "train_windows",
                                        "wall_minutes", "checkpoint")}
     text = f"\nMobile VLA demo — results in {cfg.out}/report.md\n{summary_table(report)}"

@@ -48,4 +48,10 @@ def format_grounding(g: dict) -> str:
         f"  flip_divergence_ratio {g['flip_divergence_ratio']:.3f}   (0 = ignores the instruction, 1 = as the demos)\n"
         f"  side_agreement        {g['side_agreement']:.3f}   (where the sides are chosen)\n"
         f"  side_agreement_any    {g.get('side_agreement_any', float('nan')):.3f}   (lane-keeping nudges included)"
+        + "".join(f"\n  side_agreement {name:<7}{_fmt(value)}   ({g['side_agreement_steps_by_phase'][name]} steps)"
+                  for name, value in g.get("side_agreement_by_phase", {}).items())
     )
+
+
+def _fmt(value) -> str:
+    return "  n/a" if value is None else f"{value:.3f}"

@@ -13,6 +13,9 @@ def register(sub) -> None:
     src.add_argument("--checkpoint", help="checkpoint directory, or any path a registered policy backend reads "
                                           "(in-process policy)")
     src.add_argument("--server", help="ws://HOST:PORT or wss://HOST:PORT of a `mobile-vla serve` policy server")
+    src.add_argument("--baseline", choices=("blind", "expert"),
+                     help="score a reference instead of a policy: blind = replay of the mean expert action per "
+                          "step and side (never looks at a frame), expert = the expert")
     p.add_argument("--token", help="API token for --server")
     p.add_argument("--tls-ca", metavar="FILE", help="CA certificate (PEM) that signed a wss:// --server's "
                    "certificate (default: the system's trusted CAs)")
@@ -22,8 +25,13 @@ def register(sub) -> None:
                    help="how chunks become commands")
     p.add_argument("--heldout-phrasings", action="store_true",
                    help="use paraphrases that no training template contains")
+    p.add_argument("--blank-frames", action="store_true",
+                   help="show the policy one constant grey image instead of every frame (a policy that sees "
+                        "should fall to about the blind baseline)")
     p.add_argument("--video", metavar="DIR", help="write a few rollouts as GIFs")
     p.add_argument("--plot", metavar="FILE.png", help="top-down plot of the rollouts")
+    p.add_argument("--out", metavar="DIR", help="also write the JSON report to DIR/report.json (what "
+                                               "scripts/results_tables.py reads)")
     p.add_argument("--records", metavar="FILE.jsonl", help="write per-episode trajectories (for `sim plot`)")
     add_scene_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -32,9 +40,16 @@ def register(sub) -> None:
 
 def _run(args) -> int:
     from mobile_vla.cli import emit
+    from mobile_vla.errors import MobileVLAError
     from mobile_vla.eval.closed_loop import evaluate_closed_loop
 
-    if args.server:
+    if args.episodes < 1:
+        raise MobileVLAError(f"--episodes must be positive, got {args.episodes}")
+    if args.baseline and args.blank_frames:
+        raise MobileVLAError("--blank-frames replaces a policy's frames; use it with --checkpoint or --server")
+    if args.baseline:
+        policy = None
+    elif args.server:
         from mobile_vla.serve.client import RemotePolicy
 
         policy = RemotePolicy(args.server, token=args.token, ca_file=args.tls_ca)
@@ -45,11 +60,19 @@ def _run(args) -> int:
     try:
         report = evaluate_closed_loop(policy, args.episodes, args.seed, args.strategy,
                                       heldout_phrasings=args.heldout_phrasings, video_dir=args.video,
-                                      progress=not args.json, task=args.task, scenes=args.scenes)
+                                      progress=not args.json, task=args.task, scenes=args.scenes,
+                                      baseline=args.baseline, blank_frames=args.blank_frames)
     finally:
         if hasattr(policy, "close"):
             policy.close()
     records = report.pop("records")
+    if args.out:
+        from pathlib import Path
+
+        from mobile_vla.jsonio import write_json
+
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        write_json(Path(args.out) / "report.json", {**report, "episodes": args.episodes})
     if args.records:
         from pathlib import Path
 

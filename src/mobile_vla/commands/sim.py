@@ -9,7 +9,8 @@ def add_scene_args(parser: argparse.ArgumentParser) -> None:
     """``--task`` and ``--scenes``: where scenes are drawn from (registered names; see `mobile-vla plugins`)."""
     parser.add_argument("--task", default="cup", help="simulator task (default: cup)")
     parser.add_argument("--scenes", default=None, metavar="PRESET",
-                        help="scene preset of the task (default: the task's default preset)")
+                        help="scene preset of the task; the cup task has classic, varied (its default) and "
+                             "cluttered (see `mobile-vla plugins` for registered ones)")
 
 
 def register(sub) -> None:

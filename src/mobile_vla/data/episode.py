@@ -10,7 +10,7 @@ Layout (see docs/data.md)::
                                    mirrored instruction (simulator only; optional)
     attrs: episode_name, total_duration, num_frames, action_chunk_size, ...
 
-File name: ``episode_{YYYYMMDD}_{HHMMSS}_[target_]{1box|2box}_{hori|vert}_{left|right}_{core|variant}_{close|medium|far}.h5``.
+File name: ``episode_{YYYYMMDD}_{HHMMSS}_[target_]{1box|2box|3box}_{hori|vert}_{left|right}_{core|variant}_{close|medium|far}.h5``.
 The simulator writes through :func:`write_episode`, so one reader serves both.
 """
 
@@ -32,7 +32,7 @@ IMAGE_KEYS = ("images", "observations/images")
 
 _NAME_RE = re.compile(
     r"^episode_(?P<date>\d{8})_(?P<time>\d{6})_(?:(?P<target>[a-z]+)_)?"
-    r"(?P<boxes>[12])box_(?P<orientation>hori|vert)_(?P<side>left|right)"
+    r"(?P<boxes>[123])box_(?P<orientation>hori|vert)_(?P<side>left|right)"
     r"(?:_(?P<kind>core|variant))?(?:_(?P<distance>close|medium|far))?"
 )
 # Names with a path part (..._target_left_right_path__core__fixed_center.h5): the path side precedes "_path".
@@ -44,7 +44,7 @@ class Scenario:
     """What a file name says about an episode."""
 
     side: str  # left | right: the side to pass the obstacles on
-    boxes: int | None = None  # 1 | 2
+    boxes: int | None = None  # 1 | 2 | 3
     orientation: str | None = None  # hori | vert
     kind: str | None = None  # core | variant
     distance: str | None = None  # close | medium | far

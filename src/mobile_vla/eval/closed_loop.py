@@ -5,6 +5,11 @@ The policy is reached through the same streaming API a robot uses (``new_session
 (:class:`mobile_vla.serve.client.RemotePolicy`); the shared chunk executor turns chunks
 into commands as on the robot. Scenes come from the simulator's
 evaluation seed stream, disjoint from every collection stream.
+
+The same loop scores the references a policy's figure stands next to (``baseline``): the
+image-blind replay of the mean expert action (``blind``) and the expert itself (``expert``);
+``blank_frames`` shows the policy one constant image instead of every frame
+(:mod:`mobile_vla.sim.baselines`).
 """
 
 from __future__ import annotations
@@ -32,16 +37,22 @@ def evaluate_closed_loop(
     progress: bool = True,
     task: str | None = None,
     scenes: str | None = None,
+    baseline: str | None = None,
+    blank_frames: bool = False,
 ) -> dict[str, Any]:
     """Run ``episodes`` closed-loop episodes (scenes paired: each scene once per side).
 
     ``task``/``scenes``: the simulator task and scene preset (defaults: the cup task, its default preset).
+    ``baseline``: ``None`` drives with ``policy``; ``"blind"`` or ``"expert"`` drive with that
+    reference instead (``policy`` is then ignored and may be ``None``). ``blank_frames``: the
+    policy sees one constant grey image instead of every frame.
 
     Returns:
         ``{"overall": {...}, "left": {...}, "right": {...}, "records": [...]}`` where each
         summary is :func:`mobile_vla.sim.evaluate.summarize` and ``records`` holds per-episode trajectories for plotting.
     """
     from mobile_vla.policy.controller import PolicyController
+    from mobile_vla.sim.baselines import BASELINES, BlankFrames, BlindReplay, mean_expert_actions
     from mobile_vla.sim.evaluate import summarize
     from mobile_vla.sim.rollout import run_episode
     from mobile_vla.sim.scene import eval_scene_seed
@@ -50,8 +61,20 @@ def evaluate_closed_loop(
 
     task, spec, scenes, preset = resolve(task, scenes)
 
-    size = image_size or int(policy.metadata["image_size"])
-    controller = PolicyController(policy, strategy)  # the same controller the robot client runs
+    if baseline is None:
+        size = image_size or int(policy.metadata["image_size"])
+        controller = PolicyController(policy, strategy)  # the same controller the robot client runs
+    elif baseline == "blind":
+        size = image_size or 112
+        controller = BlindReplay(mean_expert_actions(seed=seed, task=task, scenes=scenes))
+    elif baseline == "expert":
+        size, controller = image_size or 112, None  # run_episode drives with the task's expert
+    else:
+        raise ValueError(f"baseline must be one of {BASELINES} or None, got {baseline!r}")
+    if blank_frames:
+        if baseline is not None:
+            raise ValueError("blank_frames replaces a policy's frames; the baselines do not look at them")
+        controller = BlankFrames(controller)
     rng = np.random.default_rng([seed, 7])  # phrasing choice; independent of the scene stream
     results = []
     records: list[dict[str, Any]] = []
@@ -78,10 +101,14 @@ def evaluate_closed_loop(
     report: dict[str, Any] = {"overall": summarize(results)}
     for side in SIDES:
         report[side] = summarize(r for r in results if r.side == side)
-    report["strategy"] = strategy
+    report["controller"] = baseline or "policy"
+    report["blank_frames"] = bool(blank_frames)
+    report["strategy"] = strategy if baseline is None else None
     report["seed"] = seed
     report["task"] = task
     report["scenes"] = scenes
+    # The evaluation scenes, in order: two runs compare on the same scenes iff these lists match.
+    report["scene_seeds"] = [int(r["scene_seed"]) for r in records[::2]]
     report["records"] = records
     return report
 

@@ -17,6 +17,20 @@ Figures (all means over valid chunk steps):
                            the fraction of steps whose predicted lateral difference has the same sign
     side_agreement_any     the same over every lateral difference > 0.05 m/s, lane-keeping
                            corrections included
+    side_agreement_by_phase  ``{approach, beside, after}``: split by where the robot is relative to
+                           the obstacle cluster when it predicts (before its near face, level with
+                           it, past its far face); over the steps where the two demonstrations
+                           differ (‖Δdemo‖ > 0.25 m/s), the fraction whose predicted difference
+                           points the same way (positive dot product with Δdemo). Approaching, that
+                           is the sideways move; beside, it is "keep going in the instructed lane"
+                           against "back out of the wrong one". ``None`` where a phase has no such
+                           steps (past the cluster both demonstrations drive to the cup, so
+                           ``after`` is usually empty on expert data; closed-loop side accuracy
+                           is the measure there).
+
+``flip_divergence_ratio`` is unsigned: a policy that swaps left and right, or moves the wrong
+way when the instruction flips, scores as high as one that obeys. Read it next to the signed
+``side_agreement`` figures, which say whether the change points to the instructed side.
 
 Why 0.25 m/s: in the simulator the demonstrations' lateral differences are bimodal. Where the
 sides are chosen (before and beside the cluster) they differ by ≥ 0.5 m/s; the rest are lane-
@@ -34,6 +48,16 @@ REPORT_BASELINE = {"context_cosine": 0.74, "action_difference": 0.001}
 LATERAL = 1  # index of linear_y in the (linear_x, linear_y) action vector
 SIDE_DIFFERENCE = 0.25  # m/s: a lateral difference of the demonstrations this large is a side choice
 _LATERAL_EPS = 0.05  # m/s: demonstrations closer than this laterally count as "not different"
+PHASES = ("approach", "beside", "after")
+# The robot's half length along x: "beside" starts when its front reaches the near face and ends
+# when its back clears the far face.
+ROBOT_HALF_LENGTH = 0.2  # m
+
+
+def cluster_phase(near_x: np.ndarray, far_x: np.ndarray) -> np.ndarray:
+    """Phase index into :data:`PHASES` per frame from the cluster's near and far faces' x in the robot frame (m)."""
+    near_x, far_x = np.asarray(near_x, np.float64), np.asarray(far_x, np.float64)
+    return np.where(near_x > ROBOT_HALF_LENGTH, 0, np.where(far_x < -ROBOT_HALF_LENGTH, 2, 1))
 
 
 def grounding_metrics(
@@ -44,6 +68,7 @@ def grounding_metrics(
     demo: np.ndarray,
     demo_mirror: np.ndarray,
     mask: np.ndarray,
+    phase: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Compute the diagnostic on a set of paired predictions.
 
@@ -52,6 +77,8 @@ def grounding_metrics(
         pred, pred_mirror: ``(M, N, D)`` predicted chunks in physical units.
         demo, demo_mirror: ``(M, N, D)`` the two demonstrations' chunks in physical units.
         mask: ``(M, N)`` bool, valid chunk steps (both demonstrations defined).
+        phase: ``(M,)`` int, index into :data:`PHASES` per frame, -1 where unknown (no scene
+            geometry); ``None`` leaves ``side_agreement_by_phase`` out.
     """
     mask = np.asarray(mask, bool)
     if not mask.any():
@@ -71,5 +98,16 @@ def grounding_metrics(
     for key, threshold in (("side_agreement", SIDE_DIFFERENCE), ("side_agreement_any", _LATERAL_EPS)):
         lateral = np.abs(dd[:, LATERAL]) > threshold
         out[key] = float(agree[lateral].mean()) if lateral.any() else float("nan")
+    if phase is not None:
+        step_phase = np.broadcast_to(np.asarray(phase)[:, None], mask.shape)[mask]  # (V,)
+        differ = np.linalg.norm(dd, axis=1) > SIDE_DIFFERENCE
+        same_way = (dp * dd).sum(1) > 0
+        by_phase, steps = {}, {}
+        for index, name in enumerate(PHASES):
+            sel = differ & (step_phase == index)
+            by_phase[name] = float(same_way[sel].mean()) if sel.any() else None
+            steps[name] = int(sel.sum())
+        out["side_agreement_by_phase"] = by_phase
+        out["side_agreement_steps_by_phase"] = steps
     out["paired_steps"] = int(mask.sum())
     return out

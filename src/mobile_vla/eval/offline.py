@@ -14,11 +14,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from mobile_vla.eval.grounding import LATERAL, grounding_metrics
+from mobile_vla.eval.grounding import LATERAL, cluster_phase, grounding_metrics
 from mobile_vla.vocab import batch as keys
 from mobile_vla.vocab.actions import POLICY_ACTION_NAMES, action_class
 from mobile_vla.vocab.batch import CF_PREFIX
 from mobile_vla.vocab.instructions import mirror_instruction
+from mobile_vla.vocab.scene import SCENE_LABELS, SCENE_SCALE
 
 _DIRECTION_THRESHOLD = 0.3  # m/s: a lateral label this large has a definite direction
 
@@ -29,7 +30,8 @@ def paired_outputs(model, processor, batch: dict) -> dict[str, np.ndarray]:
 
     Returns arrays over the ``M`` valid frames: ``pred``, ``pred_mirror``, ``target``,
     ``target_mirror`` ``(M, N, D)`` in m/s; ``mask``, ``mask_mirror`` ``(M, N)``;
-    ``context``, ``context_mirror`` ``(M, K, H)``.
+    ``context``, ``context_mirror`` ``(M, K, H)``; ``phase`` ``(M,)`` the robot's phase relative to
+    the obstacle cluster (:data:`mobile_vla.eval.grounding.PHASES` index, -1 without scene geometry).
     """
     from mobile_vla.model.vla import batch_tokens
 
@@ -57,7 +59,16 @@ def paired_outputs(model, processor, batch: dict) -> dict[str, np.ndarray]:
         "mask_mirror": (batch[keys.ACTION_MASK] & batch[keys.CF_ACTION_MASK])[valid].bool().numpy(),
         "context": out.context.float().cpu()[valid].numpy(),
         "context_mirror": out_cf.context.float().cpu()[valid].numpy(),
+        "phase": _phase(batch)[valid.numpy()],
     }
+
+
+def _phase(batch: dict) -> np.ndarray:
+    """``(B, W)`` phase index per frame from the batch's scene geometry (-1 where it has none)."""
+    scene = batch[keys.SCENE].float().numpy() * SCENE_SCALE  # (B, W, len(SCENE_LABELS)) in metres
+    near = scene[..., SCENE_LABELS.index("obstacle_near_x")]
+    far = scene[..., SCENE_LABELS.index("obstacle_far_x")]
+    return np.where(batch[keys.SCENE_MASK].numpy(), cluster_phase(near, far), -1)
 
 
 def collect_paired(model, processor, batches: Iterable[dict], progress: bool = False) -> dict[str, np.ndarray]:
@@ -73,7 +84,7 @@ def collect_paired(model, processor, batches: Iterable[dict], progress: bool = F
 
 def grounding_from_paired(p: dict[str, np.ndarray]) -> dict[str, float]:
     return grounding_metrics(p["context"], p["context_mirror"], p["pred"], p["pred_mirror"],
-                             p["target"], p["target_mirror"], p["mask_mirror"])
+                             p["target"], p["target_mirror"], p["mask_mirror"], p.get("phase"))
 
 
 def action_metrics(p: dict[str, np.ndarray]) -> dict[str, Any]:

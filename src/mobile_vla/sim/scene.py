@@ -20,11 +20,14 @@ ORIENTATIONS = ("hori", "vert")
 _BOX_COLOURS = np.array(
     [[0.85, 0.12, 0.10], [0.95, 0.45, 0.05], [0.10, 0.25, 0.85], [0.55, 0.15, 0.75], [0.80, 0.10, 0.45]]
 )
-_CUP_COLOURS = np.array([[0.10, 0.85, 0.20], [0.95, 0.90, 0.10], [0.05, 0.85, 0.85]])
-FLOOR_TEXTURES = ("checker", "flat", "gradient")
+CUP_COLOURS = np.array([[0.10, 0.85, 0.20], [0.95, 0.90, 0.10], [0.05, 0.85, 0.85]])
+# The classic preset draws the first three (_CLASSIC_FLOOR_TEXTURES); the others add finer and coarser checkers.
+FLOOR_TEXTURES = ("checker", "flat", "gradient", "checker_fine", "checker_coarse")
+_CLASSIC_FLOOR_TEXTURES = 3
+DISTRACTOR_SHAPES = ("box", "sphere", "cylinder")
 
 # Streams of scene seeds: the same base seed gives disjoint collection and evaluation streams.
-_COLLECT_STREAM, _EVAL_STREAM = 0, 1
+_COLLECT_STREAM, _EVAL_STREAM, _BASELINE_STREAM = 0, 1, 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +40,30 @@ class Box:
     half_y: float
     half_z: float
     rgba: tuple[float, float, float, float]
+
+
+@dataclasses.dataclass(frozen=True)
+class Distractor:
+    """An object that is neither obstacle cluster nor target, standing on the floor at ``x, y``.
+
+    ``size``: half sizes ``(hx, hy, hz)`` for a box, ``(radius,)`` for a sphere, ``(radius, half_height)``
+    for a cylinder (the cup's shape: never in the cup's colour family).
+    """
+
+    shape: str  # one of DISTRACTOR_SHAPES
+    x: float
+    y: float
+    size: tuple[float, ...]
+    rgba: tuple[float, float, float, float]
+
+    @property
+    def radius(self) -> float:
+        """Radius of the footprint's bounding circle, m."""
+        return math.hypot(*self.size[:2]) if self.shape == "box" else self.size[0]
+
+    @property
+    def height(self) -> float:
+        return {"box": 2 * self.size[-1], "sphere": 2 * self.size[0], "cylinder": 2 * self.size[-1]}[self.shape]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +86,7 @@ class SceneSpec:
     camera_height: float
     camera_pitch: float  # radians below the horizon
     camera_fovy: float  # degrees
+    distractors: tuple[Distractor, ...] = ()
 
     @property
     def num_boxes(self) -> int:
@@ -105,7 +133,12 @@ def eval_scene_seed(base_seed: int, index: int) -> int:
     return _stream_seed(base_seed, _EVAL_STREAM, index)
 
 
-def _rgba(rgb: np.ndarray) -> tuple[float, float, float, float]:
+def baseline_scene_seed(base_seed: int, index: int) -> int:
+    """Seed of scene ``index`` a baseline is fitted on: disjoint from collection and evaluation streams."""
+    return _stream_seed(base_seed, _BASELINE_STREAM, index)
+
+
+def rgba_of(rgb: np.ndarray) -> tuple[float, float, float, float]:
     return tuple(float(c) for c in np.clip(rgb, 0.0, 1.0)) + (1.0,)  # type: ignore[return-value]
 
 
@@ -135,7 +168,7 @@ def sample_scene(seed: int, num_boxes: int | None = None, orientation: str | Non
     box_rgb = _BOX_COLOURS[int(rng.integers(len(_BOX_COLOURS)))] * u(0.85, 1.0)
     half_z = u(0.10, 0.16)
     boxes = tuple(
-        Box(front_x + dx, center_y + dy, hx, hy, half_z, _rgba(box_rgb + rng.normal(0, 0.04, 3)))
+        Box(front_x + dx, center_y + dy, hx, hy, half_z, rgba_of(box_rgb + rng.normal(0, 0.04, 3)))
         for dx, dy, hx, hy in _boxes(rng, n, orient)
     )
     back_x = max(b.x + b.half_x for b in boxes)
@@ -151,9 +184,9 @@ def sample_scene(seed: int, num_boxes: int | None = None, orientation: str | Non
         target_xy=(float(target[0]), float(target[1])),
         cup_radius=u(0.10, 0.13),
         cup_height=u(0.45, 0.55),
-        cup_rgba=_rgba(_CUP_COLOURS[int(rng.integers(len(_CUP_COLOURS)))] * u(0.85, 1.0)),
-        floor_texture=int(rng.integers(len(FLOOR_TEXTURES))),
-        floor_rgba=_rgba(np.full(3, u(0.45, 0.75)) + rng.normal(0, 0.04, 3)),
+        cup_rgba=rgba_of(CUP_COLOURS[int(rng.integers(len(CUP_COLOURS)))] * u(0.85, 1.0)),
+        floor_texture=int(rng.integers(_CLASSIC_FLOOR_TEXTURES)),
+        floor_rgba=rgba_of(np.full(3, u(0.45, 0.75)) + rng.normal(0, 0.04, 3)),
         light_dir=tuple(float(v) for v in light_dir),  # type: ignore[arg-type]
         light_diffuse=u(0.55, 0.9),
         light_ambient=u(0.2, 0.4),

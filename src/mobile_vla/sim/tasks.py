@@ -7,7 +7,10 @@ distribution of one task's scenes: a seed → :class:`SceneSpec` function. Tasks
 separate choices (``--task``, ``--scenes``); a preset says which task it belongs to.
 
 Registered here: the ``cup`` task (pass the obstacle cluster on the instructed side and reach
-the cup) with its ``classic`` preset (:func:`mobile_vla.sim.scene.sample_scene`).
+the cup) with three presets: ``classic`` (:func:`mobile_vla.sim.scene.sample_scene`, the
+original narrow distribution, kept so earlier results stay comparable), ``varied`` (the default:
+:func:`mobile_vla.sim.scene_varied.sample_varied_scene`) and ``cluttered`` (varied plus
+distractors: :func:`mobile_vla.sim.scene_varied.sample_cluttered_scene`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from mobile_vla.errors import MobileVLAError
 from mobile_vla.registry import Registry
 from mobile_vla.sim.expert import ExpertConfig, expert_action
 from mobile_vla.sim.scene import SceneSpec, sample_scene
+from mobile_vla.sim.scene_varied import sample_cluttered_scene, sample_varied_scene
 from mobile_vla.sim.task import Task
 from mobile_vla.sim.world import World
 
@@ -52,11 +56,18 @@ SCENE_PRESETS: Registry[ScenePreset] = Registry("scene preset")
 DEFAULT_TASK = "cup"
 
 TASKS.register("cup", SimTask(
-    target="cup", default_scenes="classic", expert=expert_action, judge=Task,
+    target="cup", default_scenes="varied", expert=expert_action, judge=Task,
     description="pass the obstacle cluster on the instructed side and reach the cup"))
 SCENE_PRESETS.register("classic", ScenePreset(
     task="cup", sample=sample_scene,
     description="1-2 boxes 2.0-2.5 m ahead within ±0.15 m, the cup 2.2-2.6 m behind them"))
+SCENE_PRESETS.register("varied", ScenePreset(
+    task="cup", sample=sample_varied_scene,
+    description="1-3 boxes within ±0.8 m of the start's line, the cup ±0.8 m off them and 1.2-3.0 m behind, "
+                "start ±0.5 m and ±15°, wide and low-contrast palettes"))
+SCENE_PRESETS.register("cluttered", ScenePreset(
+    task="cup", sample=sample_cluttered_scene,
+    description="varied plus 1-4 distractors (other shapes; cylinders never in the cup's colours)"))
 
 
 def resolve(task: str | None = None, scenes: str | None = None) -> tuple[str, SimTask, str, ScenePreset]:

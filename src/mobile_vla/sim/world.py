@@ -1,13 +1,13 @@
 """The MuJoCo world: one fixed model per process, re-dressed for each scene.
 
 Creating an EGL renderer costs ≈0.3 s, far more than an episode, so the model is compiled
-once with slots for everything a scene varies (two boxes, cup, floor materials, light,
-camera) and :meth:`World.reset` writes a :class:`SceneSpec` into those slots.
+once with slots for everything a scene varies (three boxes, four distractors with one geom
+per shape each, cup, floor materials, light, camera) and :meth:`World.reset` writes a :class:`SceneSpec` into those slots.
 
 The robot is an omni-wheel base: slide joints on x and y and a hinge for yaw, each driven by
 a velocity actuator (``implicitfast`` keeps the stiff velocity loop stable). Actions are
 robot-frame ``[linear_x, linear_y, angular_z]`` held for one control period; collisions are
-MuJoCo contacts between the robot's geom and a box.
+MuJoCo contacts between the robot's geom and a box or a distractor.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from mobile_vla.sim.scene import FLOOR_TEXTURES, SceneSpec
+from mobile_vla.sim.scene import DISTRACTOR_SHAPES, FLOOR_TEXTURES, Distractor, SceneSpec
 from mobile_vla.vocab.actions import TELEOP_SPEED
 
 MAX_LINEAR = TELEOP_SPEED  # m/s per axis: the real robot's teleop speed
@@ -28,21 +28,35 @@ CAMERA_FORWARD = 0.18  # m, camera ahead of the robot's centre
 # camera renders the same 16:9 field of view into a square image, so both look alike to the model
 # (horizontal field ≈ 90°: the cup stays in view while the robot passes the obstacle).
 CAMERA_SENSOR = (1.6, 0.9)  # sensor width, height (arbitrary units; only the ratio matters)
-_MAX_BOXES = 2
-_HIDDEN = (50.0, 50.0, -5.0)  # where an unused box slot waits
+_MAX_BOXES = 3
+_MAX_DISTRACTORS = 4
+_HIDDEN = (50.0, 50.0, -5.0)  # where an unused box or distractor slot waits
+# Floor texture name -> (MuJoCo builtin, repeats over the 24 m floor).
+_FLOOR_KINDS = {"checker": ("checker", 24), "flat": ("flat", 24), "gradient": ("gradient", 24),
+                "checker_fine": ("checker", 60), "checker_coarse": ("checker", 10)}
+_GEOM_TYPE = {"box": "box", "sphere": "sphere", "cylinder": "cylinder"}
 
 
 def _mjcf(image_size: int, physics_dt: float) -> str:
     textures = "\n".join(
-        f'<texture name="floor{i}" type="2d" builtin="{kind}" width="64" height="64" '
+        f'<texture name="floor{i}" type="2d" builtin="{_FLOOR_KINDS[name][0]}" width="64" height="64" '
         f'rgb1="1 1 1" rgb2="0.78 0.78 0.78" mark="none"/>'
-        f'<material name="floor{i}" texture="floor{i}" texrepeat="24 24" reflectance="0"/>'
-        for i, kind in enumerate(FLOOR_TEXTURES)
+        f'<material name="floor{i}" texture="floor{i}" texrepeat="{_FLOOR_KINDS[name][1]} '
+        f'{_FLOOR_KINDS[name][1]}" reflectance="0"/>'
+        for i, name in enumerate(FLOOR_TEXTURES)
     )
     boxes = "\n".join(
         f'<body name="box{i}" pos="{_HIDDEN[0]} {_HIDDEN[1]} {_HIDDEN[2]}">'
         f'<geom name="box{i}" type="box" size="0.1 0.1 0.1" contype="2" conaffinity="2" rgba="1 0 0 1"/></body>'
         for i in range(_MAX_BOXES)
+    )
+    # One body per geom, as for the boxes. Compiled collidable: the body-level collision filter
+    # (body_contype) is fixed at compile time; reset() switches each geom's own flags.
+    distractors = "\n".join(
+        f'<body name="distractor{i}_{shape}" pos="{_HIDDEN[0]} {_HIDDEN[1]} {_HIDDEN[2]}">'
+        f'<geom name="distractor{i}_{shape}" type="{_GEOM_TYPE[shape]}" size="0.1 0.1 0.1" '
+        f'contype="2" conaffinity="2" rgba="1 1 1 0"/></body>'
+        for i in range(_MAX_DISTRACTORS) for shape in DISTRACTOR_SHAPES
     )
     return f"""
 <mujoco model="mobile_vla_navigate">
@@ -61,6 +75,7 @@ def _mjcf(image_size: int, physics_dt: float) -> str:
            diffuse="0.7 0.7 0.7" specular="0 0 0"/>
     <geom name="floor" type="plane" size="12 12 0.1" material="floor0" contype="1" conaffinity="1"/>
     {boxes}
+    {distractors}
     <geom name="cup" type="cylinder" size="0.1 0.2" pos="3 0 0.2" contype="0" conaffinity="0"
           rgba="0 1 0 1"/>
     <body name="robot" pos="0 0 0">
@@ -114,6 +129,9 @@ class World:
         m = self.model
         self._box_ids = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, f"box{i}") for i in range(_MAX_BOXES)]
         self._box_bodies = [m.geom_bodyid[g] for g in self._box_ids]
+        self._distractor_ids = [[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, f"distractor{i}_{shape}")
+                                 for shape in DISTRACTOR_SHAPES] for i in range(_MAX_DISTRACTORS)]
+        self._obstacle_ids = set(self._box_ids) | {g for ids in self._distractor_ids for g in ids}
         self._cup_id = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "cup")
         self._floor_id = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "floor")
         self._robot_geom = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "chassis")
@@ -144,6 +162,13 @@ class World:
             m.geom_size[gid] = size
             m.geom_rbound[gid] = float(np.linalg.norm(size))
             m.geom_aabb[gid] = (0.0, 0.0, 0.0, *size)
+        if len(scene.boxes) > _MAX_BOXES or len(scene.distractors) > _MAX_DISTRACTORS:
+            raise ValueError(f"scene {scene.seed}: at most {_MAX_BOXES} boxes and {_MAX_DISTRACTORS} distractors, "
+                             f"got {len(scene.boxes)} and {len(scene.distractors)}")
+        for slot, ids in enumerate(self._distractor_ids):
+            d = scene.distractors[slot] if slot < len(scene.distractors) else None
+            for shape, gid in zip(DISTRACTOR_SHAPES, ids):
+                self._dress_distractor(gid, d if d is not None and d.shape == shape else None)
         m.geom_size[self._cup_id, :2] = (scene.cup_radius, scene.cup_height / 2)
         m.geom_pos[self._cup_id] = (*scene.target_xy, scene.cup_height / 2)
         m.geom_rgba[self._cup_id] = scene.cup_rgba
@@ -168,6 +193,24 @@ class World:
         self.data.qpos[:3] = scene.start_pose
         mj.mj_forward(m, self.data)
         self.scene = scene
+
+    def _dress_distractor(self, gid: int, d: Distractor | None) -> None:
+        """Show geom ``gid`` as ``d`` (shape already matching), or hide it when ``d`` is None."""
+        m = self.model
+        m.body_pos[m.geom_bodyid[gid]] = (d.x, d.y, d.height / 2) if d is not None else _HIDDEN
+        if d is None:
+            m.geom_rgba[gid, 3] = 0.0
+            m.geom_contype[gid] = m.geom_conaffinity[gid] = 0
+            return
+        size = np.zeros(3)
+        size[: len(d.size)] = d.size
+        half_extent = {"box": size, "sphere": np.full(3, size[0]),
+                       "cylinder": np.array([size[0], size[0], size[1]])}[d.shape]
+        m.geom_size[gid] = size
+        m.geom_rbound[gid] = float(np.linalg.norm(half_extent))
+        m.geom_aabb[gid] = (0.0, 0.0, 0.0, *half_extent)
+        m.geom_rgba[gid] = d.rgba
+        m.geom_contype[gid] = m.geom_conaffinity[gid] = 2
 
     @property
     def pose(self) -> np.ndarray:
@@ -198,7 +241,7 @@ class World:
         d, robot = self.data, self._robot_geom
         for i in range(d.ncon):
             g1, g2 = d.contact.geom1[i], d.contact.geom2[i]
-            if (g1 == robot and g2 in self._box_ids) or (g2 == robot and g1 in self._box_ids):
+            if (g1 == robot and g2 in self._obstacle_ids) or (g2 == robot and g1 in self._obstacle_ids):
                 return True
         return False
 

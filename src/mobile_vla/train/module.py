@@ -91,7 +91,11 @@ class MobileVLAModule(L.LightningModule):
         if self._val_pairs:  # this process's share of the validation set
             pairs = {k: np.concatenate([p[k] for p in self._val_pairs]) for k in self._val_pairs[0]}
             if pairs["mask_mirror"].any():
-                for key, value in grounding_from_paired(pairs).items():
+                figures = grounding_from_paired(pairs)
+                by_phase = figures.pop("side_agreement_by_phase", {})
+                figures.pop("side_agreement_steps_by_phase", None)
+                figures.update({f"side_agreement_{phase}": v for phase, v in by_phase.items() if v is not None})
+                for key, value in figures.items():
                     if key != "paired_steps" and np.isfinite(value):
                         self.log(f"val/{key}", float(value), rank_zero_only=True)
 

@@ -1,0 +1,48 @@
+"""docs/results.md's tables are generated from the committed run reports, with Wilson intervals."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("results_tables", ROOT / "scripts" / "results_tables.py")
+results_tables = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(results_tables)
+
+
+def test_wilson_interval_matches_known_values():
+    lo, hi = results_tables.wilson(50, 100)
+    assert lo == pytest.approx(0.4038, abs=1e-4) and hi == pytest.approx(0.5962, abs=1e-4)
+    lo, hi = results_tables.wilson(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(0.2775, abs=1e-4)
+    assert results_tables.rate(0.2, 100) == "20 % [13–29]"
+
+
+def test_docs_results_tables_are_up_to_date_with_the_reports():
+    assert results_tables.main(["--results", str(ROOT / "results"), "--doc", str(ROOT / "docs" / "results.md"),
+                                "--check"]) == 0
+
+
+def _report(path: Path, controller: str, seeds: list[int], left: float, seed: int = 0) -> None:
+    side = {"episodes": 2, "success_rate": left, "side_accuracy": 1.0, "collision_rate": 0.0}
+    path.mkdir(parents=True)
+    (path / "report.json").write_text(json.dumps({
+        "controller": controller, "scenes": "varied", "seed": seed, "scene_seeds": seeds,
+        "left": side, "right": side, "overall": {**side, "episodes": 4}}))
+
+
+def test_runs_on_different_scenes_never_share_a_table(tmp_path):
+    _report(tmp_path / "varied" / "expert", "expert", [1, 2], 1.0)
+    _report(tmp_path / "varied" / "blind", "blind", [1, 2], 0.5)
+    _report(tmp_path / "varied" / "other", "blind", [3, 4], 0.0, seed=1)
+    tables = results_tables.closed_loop_tables(tmp_path)
+    assert set(tables) == {"varied_seed0_2", "varied_seed1_2"}
+    together = [t for t in tables.values() if "expert" in t][0]
+    assert "blind baseline" in together and "50 % [" in together and "No policy" in together
+    doc = "a\n<!-- generated: nothing -->\nold\n<!-- end generated: nothing -->\n"
+    with pytest.raises(SystemExit, match="nothing"):
+        results_tables.fill(doc, tables)
