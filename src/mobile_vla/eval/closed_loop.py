@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from mobile_vla.vocab.instructions import SIDES, sample_instruction
+from mobile_vla.vocab.instructions import FAMILIES, NO_SIDE, SIDES, TRAINING, family_templates, sample_instruction
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +32,22 @@ def evaluate_closed_loop(
     progress: bool = True,
     task: str | None = None,
     scenes: str | None = None,
+    instructions: str | None = None,
 ) -> dict[str, Any]:
     """Run ``episodes`` closed-loop episodes (scenes paired: each scene once per side).
 
     ``task``/``scenes``: the simulator task and scene preset (defaults: the cup task, its default preset).
+    ``instructions``: which sentences the robot is given — ``training`` (default: the training
+    templates of every family), a family's held-out part (``paraphrase``, ``relational``,
+    ``negated``, ``korean``) or ``no-side`` (no side named: both episodes of a scene get one, and
+    the report says which side the robot took). ``heldout_phrasings`` is ``paraphrase``.
 
     Returns:
         ``{"overall": {...}, "left": {...}, "right": {...}, "records": [...]}`` where each
-        summary is :func:`mobile_vla.sim.evaluate.summarize` and ``records`` holds per-episode trajectories for plotting.
+        summary is :func:`mobile_vla.sim.evaluate.summarize` and ``records`` holds per-episode
+        trajectories for plotting; ``instructions`` names the set; ``sides_taken`` (no-side: the
+        fraction of episodes passing left / right); ``confusion`` (scenes holding another task's
+        objects: the fraction of episodes that reached one, else ``None``).
     """
     from mobile_vla.policy.controller import PolicyController
     from mobile_vla.sim.evaluate import summarize
@@ -48,12 +56,16 @@ def evaluate_closed_loop(
     from mobile_vla.sim.tasks import resolve
     from mobile_vla.sim.world import World
 
+    from mobile_vla.sim.basket import other_task_reached
+
     task, spec, scenes, preset = resolve(task, scenes)
+    instructions = instructions or ("paraphrase" if heldout_phrasings else TRAINING)
+    family_templates(instructions, spec.target)  # an unknown name fails before any rollout
 
     size = image_size or int(policy.metadata["image_size"])
     controller = PolicyController(policy, strategy)  # the same controller the robot client runs
     rng = np.random.default_rng([seed, 7])  # phrasing choice; independent of the scene stream
-    results = []
+    results, slots, confused = [], [], []
     records: list[dict[str, Any]] = []
     video_dir = Path(video_dir) if video_dir else None
     num_scenes = (episodes + 1) // 2
@@ -64,26 +76,54 @@ def evaluate_closed_loop(
             for side in SIDES:
                 if len(results) >= episodes:
                     break
-                instruction = sample_instruction(side, rng, target=spec.target, heldout=heldout_phrasings)
+                if instructions == TRAINING:
+                    instruction = sample_instruction(side, rng, target=spec.target)
+                elif instructions == NO_SIDE:
+                    instruction = sample_instruction(None, rng, target=spec.target, family=NO_SIDE)
+                else:
+                    instruction = sample_instruction(side, rng, target=spec.target, family=instructions)
                 want_video = video_dir is not None and len(results) < videos
                 result = run_episode(world, scene, instruction, controller, beta=0.0, render=want_video,
                                      task=spec)
                 results.append(result)
-                records.append(result.to_record(scene))
+                slots.append(side)
+                confused.append(other_task_reached(scene, result.poses, spec.target))
+                records.append({**result.to_record(scene), "confused": confused[-1]})
                 if want_video:
                     write_gif(result.frames, video_dir / f"rollout_{len(results) - 1:02d}_{side}.gif")
                 bar.update(1)
                 bar.set_postfix(success=f"{np.mean([r.success for r in results]):.2f}")
     bar.close()
     report: dict[str, Any] = {"overall": summarize(results)}
-    for side in SIDES:
-        report[side] = summarize(r for r in results if r.side == side)
+    for side in SIDES:  # per instructed side; no-side episodes by the slot of their scene pair
+        report[side] = summarize(r for r, slot in zip(results, slots) if slot == side)
+    report["instructions"] = instructions
+    if instructions == NO_SIDE:
+        report["sides_taken"] = {s: float(np.mean([r.passed_side == s for r in results])) for s in SIDES}
+    judged = [c for c in confused if c is not None]
+    report["confusion"] = float(np.mean(judged)) if judged else None
     report["strategy"] = strategy
     report["seed"] = seed
     report["task"] = task
     report["scenes"] = scenes
     report["records"] = records
     return report
+
+
+def success_by_family(policy, episodes: int, seed: int = 0, strategy: str = "first", task: str | None = None,
+                      scenes: str | None = None, families=FAMILIES, progress: bool = False) -> tuple[dict, dict]:
+    """Each family's held-out part in closed loop on the same scenes.
+
+    Returns ``({family: {"left": success, "right": success}}, {family: report})`` (reports without records).
+    """
+    table, reports = {}, {}
+    for family in families:
+        report = evaluate_closed_loop(policy, episodes, seed, strategy, task=task, scenes=scenes,
+                                      instructions=family, progress=progress)
+        report.pop("records")
+        reports[family] = report
+        table[family] = {side: report[side]["success_rate"] for side in SIDES}
+    return table, reports
 
 
 def write_gif(frames: np.ndarray, path: Path, fps: float = 2.5) -> Path:
