@@ -39,6 +39,7 @@ SENTENCES = [
     ("오른편으로 돌아서 컵에 가세요", "cup", "right"),
     ("reach the cup", "cup", None),
     ("컵까지 가세요", "cup", None),
+    ("컵 쪽으로 이동하세요", "cup", None),
     ("go left, no, right", "cup", None),  # contradictory: no side
     ("Navigate to the gray basket on the left", "basket", "left"),
     ("Go to the left gray basket", "basket", "left"),

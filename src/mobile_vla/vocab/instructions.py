@@ -85,11 +85,15 @@ TEMPLATES: dict[str, dict[str, Family]] = {
                 "Don't pass the obstacle on the {other}; reach the {target}",
                 "Do not take the {other} path to the {target}",
                 "Go to the {target}, but not around the {other} side of the box",
+                "Never pass the box on the {other}, go to the {target}",
+                "Avoid the {other} side of the obstacle and reach the {target}",
+                "Reach the {target} without passing the box on the {other}",
             ),
             heldout=(
                 "Never go {other} of the obstacle on the way to the {target}",
-                "Reach the {target} without using the {other} side",
-                "Avoid the {other} lane and get to the {target}",
+                "Get to the {target} without using the {other} side",
+                "Avoid the {other} lane and head to the {target}",
+                "The {other} side is not allowed, drive to the {target}",
             ),
         ),
         "korean": Family(
@@ -98,7 +102,9 @@ TEMPLATES: dict[str, dict[str, Family]] = {
                 "장애물의 {side_ko}으로 돌아서 {target_ko}까지 가세요",
                 "{side_ko} 길로 장애물을 지나 {target_ko}까지 이동하세요",
                 "장애물을 {other_ko}에 두고 {target_ko}까지 가세요",
+                "장애물이 {other_ko}에 보이게 하고 {target_ko}까지 가세요",
                 "{other_ko}으로 가지 말고 {target_ko}까지 가세요",
+                "{other_ko} 길로 가지 않고 {target_ko}까지 이동하세요",
             ),
             heldout=(
                 "상자 {side_ko}으로 우회해서 {target_ko}에 도착하세요",
@@ -107,7 +113,7 @@ TEMPLATES: dict[str, dict[str, Family]] = {
             ),
         ),
         NO_SIDE: Family(
-            train=("Reach the {target}", "Go to the {target}", "{target_ko}까지 가세요"),
+            train=("Reach the {target}", "Go to the {target}", "{target_ko} 쪽으로 이동하세요"),
             heldout=("Drive over to the {target}", "{target_ko}에 도착하세요"),
         ),
     },
@@ -132,13 +138,15 @@ TEMPLATES: dict[str, dict[str, Family]] = {
             ),
             heldout=(
                 "Drive to the basket that is on the {side} of the box",
-                "Stop at the gray basket whose twin is on its {other}",
+                "Pick the gray basket; the other basket is on its {other}",
             ),
         ),
         "negated": Family(
             train=(
                 "Don't go to the {other} basket; reach the gray one",
                 "Go to the gray basket that is not on the {other}",
+                "Never go to the {other} basket, go to the gray one",
+                "Avoid the {other} gray basket and drive to the basket",
             ),
             heldout=(
                 "Never stop at the {other} basket, choose the gray basket",
@@ -151,6 +159,7 @@ TEMPLATES: dict[str, dict[str, Family]] = {
                 "{side_ko}에 있는 바구니까지 이동하세요",
                 "상자 {side_ko}에 있는 바구니로 가세요",
                 "{other_ko} 바구니 말고 다른 바구니로 가세요",
+                "{other_ko}이 아닌 회색 바구니로 이동하세요",
             ),
             heldout=(
                 "{side_ko}의 회색 바구니에 도착하세요",
@@ -158,7 +167,7 @@ TEMPLATES: dict[str, dict[str, Family]] = {
             ),
         ),
         NO_SIDE: Family(
-            train=("Go to a gray basket", "바구니로 가세요"),
+            train=("Go to a gray basket", "회색 바구니까지 가세요"),
             heldout=("Drive to either gray basket",),
         ),
     },
