@@ -16,7 +16,14 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from mobile_vla.vocab.instructions import FAMILIES, NO_SIDE, SIDES, TRAINING, family_templates, sample_instruction
+from mobile_vla.vocab.instructions import (
+    FAMILIES,
+    NO_SIDE,
+    SIDES,
+    TRAINING,
+    family_templates,
+    sample_instruction,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +57,12 @@ def evaluate_closed_loop(
         objects: the fraction of episodes that reached one, else ``None``).
     """
     from mobile_vla.policy.controller import PolicyController
+    from mobile_vla.sim.basket import other_task_reached
     from mobile_vla.sim.evaluate import summarize
     from mobile_vla.sim.rollout import run_episode
     from mobile_vla.sim.scene import eval_scene_seed
     from mobile_vla.sim.tasks import resolve
     from mobile_vla.sim.world import World
-
-    from mobile_vla.sim.basket import other_task_reached
 
     task, spec, scenes, preset = resolve(task, scenes)
     instructions = instructions or ("paraphrase" if heldout_phrasings else TRAINING)

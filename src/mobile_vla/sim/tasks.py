@@ -31,7 +31,7 @@ from mobile_vla.sim.world import World
 #: ``(scene, pose (3,), side, expert config) -> (3,)`` robot-frame command.
 ExpertFn = Callable[[SceneSpec, np.ndarray, str, ExpertConfig], np.ndarray]
 #: ``(world reset to a scene, success radius m, max steps, side=instructed side or None) -> Task``.
-JudgeFn = Callable[..., Task]
+JudgeFn = Callable[[World, float, int], Task]
 #: ``(scene, instructed side or None) -> (x, y)`` of the object the instruction names.
 GoalFn = Callable[[SceneSpec, "str | None"], "tuple[float, float]"]
 
