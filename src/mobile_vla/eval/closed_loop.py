@@ -82,12 +82,8 @@ def evaluate_closed_loop(
             for side in SIDES:
                 if len(results) >= episodes:
                     break
-                if instructions == TRAINING:
-                    instruction = sample_instruction(side, rng, target=spec.target)
-                elif instructions == NO_SIDE:
-                    instruction = sample_instruction(None, rng, target=spec.target, family=NO_SIDE)
-                else:
-                    instruction = sample_instruction(side, rng, target=spec.target, family=instructions)
+                instruction = sample_instruction(None if instructions == NO_SIDE else side, rng, target=spec.target,
+                                                 family=instructions)
                 want_video = video_dir is not None and len(results) < videos
                 result = run_episode(world, scene, instruction, controller, beta=0.0, render=want_video,
                                      task=spec)

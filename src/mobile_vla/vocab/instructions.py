@@ -239,14 +239,14 @@ def sample_instruction(side: str | None, rng: np.random.Generator, target: str =
                        family: str | None = None) -> str:
     """One instruction for ``side`` (``None``: a no-side one).
 
-    ``family=None`` draws like the training data: a family uniformly, then one of its training
-    templates. ``family`` names an evaluation set (see :func:`family_templates`); ``heldout``
-    is the older spelling of ``family="paraphrase"``.
+    ``family=None`` (or ``training``) draws like the training data: a family uniformly, then one
+    of its training templates. Another ``family`` names an evaluation set (see
+    :func:`family_templates`); ``heldout`` is the older spelling of ``family="paraphrase"``.
     """
     fams = templates(target)
     if side is None:
         pool = fams[NO_SIDE].heldout if (heldout or family == NO_SIDE) else fams[NO_SIDE].train
-    elif family is None and not heldout:
+    elif family in (None, TRAINING) and not heldout:
         pool = fams[FAMILIES[int(rng.integers(len(FAMILIES)))]].train
     else:
         pool = family_templates(family or "paraphrase", target)
