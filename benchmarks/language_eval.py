@@ -56,7 +56,8 @@ def lateral_on_identical_frames(policy, episodes: int, seed: int, task: str = "c
 
 
 def robot_sentence_closed_loop(policy, episodes: int, seed: int, strategy: str) -> dict[str, float]:
-    """Closed-loop success per side under the robot's one Korean sentence (the same scenes as the families)."""
+    """Closed-loop success on the instructed side, per side, under the robot's one Korean sentence
+    (the same scenes as the families)."""
     from mobile_vla.policy.controller import PolicyController
 
     _, spec, _, preset = resolve("cup")
@@ -68,7 +69,7 @@ def robot_sentence_closed_loop(policy, episodes: int, seed: int, strategy: str) 
             for side in SIDES:
                 results[side].append(run_episode(world, scene, robot_korean_instruction(side), controller, beta=0.0,
                                                  render=False, task=spec))
-    return {s: summarize(r)["success_rate"] for s, r in results.items()}
+    return {s: summarize(r)["success_on_side_rate"] for s, r in results.items()}
 
 
 def main() -> None:
@@ -94,6 +95,7 @@ def main() -> None:
         expert = expert_eval(args.episodes, args.seed, task=task)
         entry = {
             "success_by_family": table,
+            "success_any_side_by_family": {f: {s: r[s]["success_rate"] for s in SIDES} for f, r in reports.items()},
             "side_accuracy_by_family": {f: {s: r[s]["side_accuracy"] for s in SIDES} for f, r in reports.items()},
             "no_side": {"success_rate": free["overall"]["success_rate"], "sides_taken": free["sides_taken"],
                         "episodes": free["overall"]["episodes"]},

@@ -116,7 +116,9 @@ def success_by_family(policy, episodes: int, seed: int = 0, strategy: str = "fir
                       scenes: str | None = None, families=FAMILIES, progress: bool = False) -> tuple[dict, dict]:
     """Each family's held-out part in closed loop on the same scenes.
 
-    Returns ``({family: {"left": success, "right": success}}, {family: report})`` (reports without records).
+    Returns ``({family: {"left": rate, "right": rate}}, {family: report})`` (reports without
+    records), the rate being success **on the instructed side** (reached the goal having passed on
+    the side the sentence means: reaching the cup the wrong way round does not count).
     """
     table, reports = {}, {}
     for family in families:
@@ -124,7 +126,7 @@ def success_by_family(policy, episodes: int, seed: int = 0, strategy: str = "fir
                                       instructions=family, progress=progress)
         report.pop("records")
         reports[family] = report
-        table[family] = {side: report[side]["success_rate"] for side in SIDES}
+        table[family] = {side: report[side]["success_on_side_rate"] for side in SIDES}
     return table, reports
 
 
