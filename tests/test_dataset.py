@@ -90,14 +90,14 @@ def test_items_carry_real_tokens_equal_to_the_collaters(real_dir, processor):
     items = [ds[0], ds[len(ds) - 1]]
     assert {it["instruction"] for it in items} == {canonical_instruction("left"), canonical_instruction("right")}
     L = processor.sequence_length
-    vocab = processor.tokenizer.get_vocab()
     for it in items:
         assert it["input_ids"].shape == (L,) and it["input_ids"].dtype == torch.long
         expected = processor.tokenize(it["instruction"])
         for key, value in expected.items():
             assert torch.equal(it[key], value[0]), key
-        side_word = vocab["left" if "left" in it["instruction"] else "right"]
-        assert side_word in it["input_ids"].tolist()  # the instruction itself is in the tokens
+        side = "left" if "left" in it["instruction"] else "right"
+        side_word = processor.tokenizer(" " + side, add_special_tokens=False)["input_ids"]  # as after a space
+        assert len(side_word) == 1 and side_word[0] in it["input_ids"].tolist()  # the instruction is in the tokens
         assert int(it["attention_mask"].sum()) > 3 + processor.config.num_image_tokens + 5
         assert int(it["image_embeds_position_mask"].sum()) == processor.config.num_image_tokens
         assert torch.equal(it["cf_input_ids"], processor.tokenize(mirror_instruction(it["instruction"]))["input_ids"][0])

@@ -107,7 +107,7 @@ def test_eval_sim_json_per_side(trained, capsys, tmp_path):
         for metric in ("success_rate", "collision_rate", "timeout_rate", "side_accuracy"):
             assert _rate(out[key][metric])
         r = out[key]
-        assert r["success_rate"] + r["collision_rate"] + r["timeout_rate"] == pytest.approx(1.0)
+        assert r["success_rate"] + r["collision_rate"] + r["timeout_rate"] + r["wrong_target_rate"] == pytest.approx(1.0)
         assert r["mean_steps"] >= 1
     assert list((tmp_path / "v").glob("*.gif")) and (tmp_path / "r.png").stat().st_size > 0
     blank = _json(capsys, ["eval-sim", "--checkpoint", str(checkpoint), "--episodes", "2", "--seed", "1",
@@ -119,7 +119,7 @@ def test_eval_sim_json_per_side(trained, capsys, tmp_path):
 def test_demo_smoke(tmp_path, capsys):
     out = tmp_path / "demo"
     overrides = ["num_scenes=3", "heldout_scenes=2", "workers=1", "train_steps=3", "dagger_rounds=1", "dagger_scenes=2",
-                 "dagger_steps=2", "eval_episodes=2", "heldout_episodes=2", "expert.clearance=0.35",
+                 "dagger_steps=2", "eval_episodes=2", "heldout_episodes=2", "expert.clearance=0.35", "family_episodes=2",
                  "train_overrides=[" + ",".join(TINY) + ",data.val_fraction=0.34]"]
     report = _json(capsys, ["demo", "--out", str(out), "--seed", "5", "--json", *overrides])
     for key in ("success_left", "success_right", "blind_success_left", "blind_success_right", "collision_rate",
@@ -140,3 +140,35 @@ def test_demo_smoke(tmp_path, capsys):
         assert Path(figure).stat().st_size > 0
     assert "rollouts" in full["figures"] and "training_curves" in full["figures"]
     assert len(list((out / "data" / "dagger_1").glob("*.h5"))) == 4
+    assert set(full["success_by_family"]) == {"paraphrase", "relational", "negated", "korean"}
+    assert all(set(v) == {"left", "right"} for v in full["success_by_family"].values())
+    assert set(full["no_side"]["sides_taken"]) == {"left", "right"} and list(full["tasks"]) == ["cup"]
+
+
+def test_demo_two_tasks_smoke(tmp_path, capsys):
+    out = tmp_path / "demo"
+    overrides = ["num_scenes=2", "heldout_scenes=1", "workers=1", "train_steps=2", "dagger_rounds=0", "eval_episodes=2",
+                 "heldout_episodes=0", "family_episodes=2", "mixed_episodes=2",
+                 "train_overrides=[" + ",".join(TINY) + ",data.val_fraction=0.25]"]
+    _json(capsys, ["demo", "--out", str(out), "--tasks", "cup,basket", "--json", *overrides])
+    full = json.loads((out / "report.json").read_text())
+    assert list(full["tasks"]) == ["cup", "basket"] and full["config"]["tasks"] == ["cup", "basket"]
+    for task in ("cup", "basket"):
+        assert set(full["tasks"][task]["success_by_family"]) == {"paraphrase", "relational", "negated", "korean"}
+        assert _rate(full["tasks"][task]["mixed"]["confusion"])
+    assert {p.name for p in (out / "data").iterdir()} == {"sim_cup", "sim_basket"}
+
+
+def test_eval_sim_instruction_families(trained, capsys):
+    checkpoint, _ = trained
+    base = ["eval-sim", "--checkpoint", str(checkpoint), "--episodes", "2", "--json"]
+    korean = _json(capsys, [*base, "--instructions", "korean"])
+    assert korean["instructions"] == "korean" and korean["confusion"] is None
+    alias = _json(capsys, [*base, "--heldout-phrasings"])
+    assert alias["instructions"] == "paraphrase"
+    free = _json(capsys, [*base, "--instructions", "no-side", "--task", "basket"])
+    assert free["instructions"] == "no-side" and sum(free["sides_taken"].values()) <= 1.0
+    mixed = _json(capsys, [*base, "--scenes", "mixed"])
+    assert _rate(mixed["confusion"])
+    with pytest.raises(SystemExit):
+        main([*base, "--instructions", "klingon"])

@@ -11,8 +11,10 @@ Stages (each skipped when its output already exists, so an interrupted demo resu
 3. DAgger rounds: roll the policy out (mixed with the expert), label every visited state
    with the expert, continue training on everything;
 4. evaluate offline (fresh held-out scenes: errors + grounding diagnostic) and in closed loop
-   (fresh scenes from the evaluation seed stream, training and held-out phrasings), and run the
-   image-blind baseline on the same evaluation scenes;
+   (fresh scenes from the evaluation seed stream: training instructions, each instruction
+   family's held-out part, instructions that name no side; with several tasks, each task and
+   scenes holding every task's objects, where the confusion between tasks is counted), and run
+   the image-blind baseline on the same evaluation scenes;
 5. write ``report.json``, ``report.md`` and PNG figures, and print a summary table.
 """
 
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from mobile_vla.config import from_dict
+from mobile_vla.errors import ConfigError
 from mobile_vla.jsonio import write_json
 from mobile_vla.sim.expert import ExpertConfig
 
@@ -53,6 +56,10 @@ class DemoConfig:
     eval_episodes: int = 100
     heldout_episodes: int = 40  # closed loop with phrasings no training template contains
     strategy: str = "first"
+    tasks: list[str] = dataclasses.field(default_factory=lambda: ["cup"])  # simulator tasks one policy learns
+    no_side_fraction: float = 0.1  # collected episodes whose instruction names no side
+    family_episodes: int = 10  # closed loop per instruction family's held-out part (and no-side), per task
+    mixed_episodes: int = 20  # with several tasks: per task, in scenes holding every task's objects
     train_overrides: list[str] = dataclasses.field(default_factory=list)  # KEY=VALUE on the train config
 
 
@@ -74,9 +81,18 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
 
     from mobile_vla.sim.tasks import resolve
 
-    preset = resolve(None, cfg.scenes)[2]
-    timed("collect", _collect, data_root / "sim", 2 * cfg.num_scenes, cfg.seed, cfg.workers, cfg.noise_fraction,
-          cfg.expert, progress=progress, scenes=preset)
+    main_task = cfg.tasks[0]
+    # The scene preset names scenes of the first task; the other tasks draw their own default scenes.
+    presets = {task: resolve(task, cfg.scenes if task == main_task else None)[2] for task in cfg.tasks}
+    preset = presets[main_task]
+
+    def task_dir(stage: str, task: str) -> Path:
+        return data_root / (stage if len(cfg.tasks) == 1 else f"{stage}_{task}")
+
+    for task in cfg.tasks:
+        timed(f"collect_{task}", _collect, task_dir("sim", task), 2 * cfg.num_scenes, cfg.seed, cfg.workers,
+              cfg.noise_fraction, cfg.expert, progress=progress, task=task, scenes=presets[task],
+              no_side_fraction=cfg.no_side_fraction)
     train_cfg = load_train_config(cfg.train_config, [
         f"data.episodes={data_root}", f"trainer.max_steps={cfg.train_steps}", f"trainer.seed={cfg.seed}",
         f"data.split_seed={cfg.seed}", *cfg.train_overrides,
@@ -85,8 +101,10 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
     total_steps = cfg.train_steps
     for r in range(1, cfg.dagger_rounds + 1):
         dagger_seed = cfg.seed + 7919 * r  # fresh scenes, never the evaluation stream
-        timed(f"dagger_{r}_collect", _collect, data_root / f"dagger_{r}", 2 * cfg.dagger_scenes, dagger_seed,
-              cfg.workers, 0.0, cfg.expert, policy=checkpoint, beta=cfg.dagger_beta, progress=progress, scenes=preset)
+        for task in cfg.tasks:
+            timed(f"dagger_{r}_collect_{task}", _collect, task_dir(f"dagger_{r}", task), 2 * cfg.dagger_scenes,
+                  dagger_seed, cfg.workers, 0.0, cfg.expert, policy=checkpoint, beta=cfg.dagger_beta,
+                  progress=progress, task=task, scenes=presets[task], no_side_fraction=cfg.no_side_fraction)
         total_steps += cfg.dagger_steps
         train_cfg.trainer.max_steps = total_steps
         checkpoint = timed(f"dagger_{r}_train", _train, train_cfg, out / f"train_{r}", checkpoint, progress)
@@ -107,14 +125,17 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
     offline = timed("eval_offline", evaluate_offline, policy, heldout_dir, progress=progress)
     paired = offline.pop("_paired")
     closed = timed("eval_sim", evaluate_closed_loop, policy, cfg.eval_episodes, cfg.seed, cfg.strategy,
-                   progress=progress, scenes=preset)
+                   progress=progress, task=main_task, scenes=preset)
     # The same evaluation scenes without a glance at the camera: what the policy's figures stand next to.
     blind = timed("eval_sim_blind", evaluate_closed_loop, None, cfg.eval_episodes, cfg.seed,
-                  progress=progress, scenes=preset, baseline="blind")
+                  progress=progress, task=main_task, scenes=preset, baseline="blind")
     heldout = None
     if cfg.heldout_episodes:
         heldout = timed("eval_sim_heldout", evaluate_closed_loop, policy, cfg.heldout_episodes, cfg.seed + 1,
-                        cfg.strategy, heldout_phrasings=True, progress=progress, scenes=preset)
+                        cfg.strategy, heldout_phrasings=True, progress=progress, task=main_task, scenes=preset)
+    per_task = {task: timed(f"eval_sim_{task}_language", _evaluate_task, policy, cfg, task, presets[task],
+                            closed if task == main_task else None, progress)
+                for task in cfg.tasks}
 
     figures = {}
     from mobile_vla.sim.plot import plot_trajectories
@@ -152,6 +173,9 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
         "closed_loop_blind": {k: blind[k] for k in ("overall", "left", "right")},
         "eval_scene_seeds": closed["scene_seeds"],
         "closed_loop_heldout_phrasings": {k: heldout[k] for k in ("overall", "left", "right")} if heldout else None,
+        "success_by_family": per_task[main_task]["success_by_family"],
+        "no_side": per_task[main_task]["no_side"],
+        "tasks": per_task,
         "offline": offline,
         "timings_s": timings,
         "figures": figures,
@@ -164,12 +188,42 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
     return report
 
 
+def _evaluate_task(policy, cfg: DemoConfig, task: str, scenes: str, closed: dict | None, progress: bool
+                   ) -> dict[str, Any]:
+    """One task's closed loop: training instructions (``closed`` when already run), every family's
+    held-out part, no-side instructions and, with several tasks, the scenes holding all their objects."""
+    from mobile_vla.eval.closed_loop import evaluate_closed_loop, success_by_family
+    from mobile_vla.sim.tasks import TASKS
+
+    if closed is None:
+        closed = evaluate_closed_loop(policy, cfg.eval_episodes, cfg.seed, cfg.strategy, progress=progress, task=task,
+                                      scenes=scenes)
+    families, _ = success_by_family(policy, cfg.family_episodes, cfg.seed + 2, cfg.strategy, task=task, scenes=scenes)
+    no_side = evaluate_closed_loop(policy, cfg.family_episodes, cfg.seed + 2, cfg.strategy, task=task, scenes=scenes,
+                                   instructions="no-side", progress=False)
+    out: dict[str, Any] = {
+        "closed_loop": {k: closed[k] for k in ("overall", "left", "right")},
+        "success_by_family": families,
+        "no_side": {"success_rate": no_side["overall"]["success_rate"], "sides_taken": no_side["sides_taken"],
+                    "episodes": no_side["overall"]["episodes"]},
+    }
+    if len(cfg.tasks) > 1:
+        mixed_scenes = "mixed" if TASKS.get(task).target == "cup" else f"{task}-mixed"
+        mixed = evaluate_closed_loop(policy, cfg.mixed_episodes, cfg.seed + 3, cfg.strategy, task=task,
+                                     scenes=mixed_scenes, progress=False)
+        out["mixed"] = {"scenes": mixed_scenes, "success_left": mixed["left"]["success_rate"],
+                        "success_right": mixed["right"]["success_rate"], "confusion": mixed["confusion"],
+                        "episodes": mixed["overall"]["episodes"]}
+    return out
+
+
 def _collect(out: Path, episodes: int, seed: int, workers: int, noise_fraction: float, expert: ExpertConfig,
-             policy: Path | None = None, beta: float = 0.0, progress: bool = True, scenes: str | None = None) -> dict:
+             policy: Path | None = None, beta: float = 0.0, progress: bool = True, task: str = "cup",
+             scenes: str | None = None, no_side_fraction: float = 0.0) -> dict:
     from mobile_vla.sim.collect import CollectConfig, collect
 
     cfg = CollectConfig(out=out, episodes=episodes, seed=seed, expert=expert, noise_fraction=noise_fraction,
-                        beta=beta, scenes=scenes)
+                        beta=beta, task=task, scenes=scenes, no_side_fraction=no_side_fraction)
     factory = None
     if policy is not None:
         from mobile_vla.sim.controllers import PolicyControllerFactory
@@ -228,6 +282,16 @@ def summary_table(report: dict) -> str:
     h = report.get("closed_loop_heldout_phrasings")
     if h:
         rows.append(("success, held-out phrasings", f"{h['overall']['success_rate']:.0%}"))
+    for task, t in (report.get("tasks") or {}).items():
+        for family, r in t["success_by_family"].items():
+            rows.append((f"{task}: held-out {family}, left / right", f"{r['left']:.0%} / {r['right']:.0%}"))
+        n = t["no_side"]
+        rows.append((f"{task}: no side named (took left / right)",
+                     f"{n['success_rate']:.0%} ({n['sides_taken']['left']:.0%} / {n['sides_taken']['right']:.0%})"))
+        if "mixed" in t:
+            m = t["mixed"]
+            rows.append((f"{task}: all objects in view, left / right, confusion",
+                         f"{m['success_left']:.0%} / {m['success_right']:.0%}, {m['confusion']:.0%}"))
     fmt = lambda v: "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"  # noqa: E731
     rows += [("flip divergence ratio", fmt(report["flip_divergence_ratio"])),
              ("side agreement", fmt(report["side_agreement"])),
@@ -258,7 +322,8 @@ def render_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def load_demo_config(overrides: list[str], out: str | None = None, seed: int | None = None) -> DemoConfig:
+def load_demo_config(overrides: list[str], out: str | None = None, seed: int | None = None,
+                     tasks: list[str] | None = None) -> DemoConfig:
     from mobile_vla.config import apply_overrides
     from mobile_vla.errors import ConfigError
 
@@ -270,4 +335,13 @@ def load_demo_config(overrides: list[str], out: str | None = None, seed: int | N
         data["out"] = out
     if seed is not None:
         data["seed"] = seed
-    return from_dict(DemoConfig, data, "demo")
+    if tasks is not None:
+        data["tasks"] = tasks
+    cfg = from_dict(DemoConfig, data, "demo")
+    from mobile_vla.sim.tasks import TASKS
+
+    if not cfg.tasks:
+        raise ConfigError("demo: tasks must name at least one simulator task")
+    for task in cfg.tasks:
+        TASKS.get(task)  # an unknown name fails here, listing the registered ones
+    return cfg

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from mobile_vla.commands.sim import add_scene_args
+from mobile_vla.vocab.instructions import FAMILIES, NO_SIDE, TRAINING
 
 
 def register(sub) -> None:
@@ -23,8 +24,12 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="evaluation scene stream (disjoint from collection)")
     p.add_argument("--strategy", choices=("first", "chunk", "ensemble"), default="first",
                    help="how chunks become commands")
-    p.add_argument("--heldout-phrasings", action="store_true",
-                   help="use paraphrases that no training template contains")
+    p.add_argument("--instructions", default=None, choices=(TRAINING, *FAMILIES, NO_SIDE), metavar="NAME",
+                   help="which sentences the robot is given: 'training' (default; every family's training "
+                        "templates), a family's held-out part (paraphrase, relational, negated, korean) or "
+                        "no-side (no side named; the report says which side the robot took)")
+    p.add_argument("--heldout-phrasings", action="store_const", const="paraphrase", dest="instructions",
+                   help="alias of --instructions paraphrase")
     p.add_argument("--blank-frames", action="store_true",
                    help="show the policy one constant grey image instead of every frame (a policy that sees "
                         "should fall to about the blind baseline)")
@@ -59,7 +64,7 @@ def _run(args) -> int:
         policy = load_policy(args.checkpoint)
     try:
         report = evaluate_closed_loop(policy, args.episodes, args.seed, args.strategy,
-                                      heldout_phrasings=args.heldout_phrasings, video_dir=args.video,
+                                      instructions=args.instructions, video_dir=args.video,
                                       progress=not args.json, task=args.task, scenes=args.scenes,
                                       baseline=args.baseline, blank_frames=args.blank_frames)
     finally:
@@ -91,4 +96,9 @@ def format_closed_loop(report: dict) -> str:
         r = report[key]
         lines.append(f"{key:9}{r['success_rate']:9.2f}{r['collision_rate']:11.2f}{r['timeout_rate']:9.2f}"
                      f"{r['side_accuracy']:10.2f}{r['mean_steps']:7.1f}")
+    lines.append(f"instructions: {report.get('instructions', TRAINING)}")
+    if report.get("sides_taken"):
+        lines.append("sides taken: " + ", ".join(f"{k} {v:.2f}" for k, v in report["sides_taken"].items()))
+    if report.get("confusion") is not None:
+        lines.append(f"confusion (reached another task's object): {report['confusion']:.2f}")
     return "\n".join(lines)

@@ -120,9 +120,13 @@ class Episode:
 
     @property
     def side(self) -> str | None:
-        """The instructed side: from the instruction text, else from the file name."""
+        """The instructed side: from the instruction text, else from the file name.
+
+        A file whose own instruction names no side ("reach the cup") has none, whatever route its
+        name records.
+        """
         side = side_of(self.instruction)
-        if side is None and self.scenario is not None:
+        if side is None and self.instruction_from_name and self.scenario is not None:
             side = self.scenario.side
         return side
 
@@ -256,6 +260,22 @@ def _attr_value(v: Any) -> Any:
     return v
 
 
+INSTRUCTION_BYTES = 256  # the robot's fixed-size ``language_instruction`` field
+
+
+def instruction_bytes(instruction: str, path: str | Path = "<episode>") -> bytes:
+    """The instruction as UTF-8 for the fixed-size field; refuses what would not fit whole.
+
+    A fixed-size HDF5 string silently drops the bytes past its size, which can cut a Korean
+    character (3 bytes in UTF-8) in half; an instruction that long is an error instead.
+    """
+    data = instruction.encode("utf-8")
+    if len(data) > INSTRUCTION_BYTES:
+        raise EpisodeError(path, f"instruction is {len(data)} UTF-8 bytes; the field holds at most "
+                                 f"{INSTRUCTION_BYTES}: {instruction[:40]!r}...", "language_instruction")
+    return data
+
+
 def write_episode(
     path: str | os.PathLike,
     episode: Episode,
@@ -279,6 +299,7 @@ def write_episode(
         raise ValueError(f"images must be (T, H, W, 3) uint8, got {images.shape} {images.dtype}")
     if actions.ndim != 2 or actions.shape != (len(images), 3):
         raise ValueError(f"actions must be ({len(images)}, 3), got {actions.shape}")
+    instruction = instruction_bytes(episode.instruction, path)
     events = episode.event_types or (["episode_start"] + ["start_action"] * (len(actions) - 1))
     tmp = path.with_name(path.name + ".tmp")
     try:
@@ -287,7 +308,7 @@ def write_episode(
             f.create_dataset(layout, data=images, compression=compression, chunks=chunks)
             f.create_dataset("actions", data=actions, compression=compression)
             f.create_dataset("action_event_types", data=np.array(events, dtype=h5py.string_dtype("utf-8")))
-            f.create_dataset("language_instruction", data=np.array([episode.instruction.encode()], dtype="S256"))
+            f.create_dataset("language_instruction", data=np.array([instruction], dtype=f"S{INSTRUCTION_BYTES}"))
             if episode.counterfactual_actions is not None:
                 cf = np.asarray(episode.counterfactual_actions, dtype=np.float32)
                 f.create_dataset("counterfactual_actions", data=cf, compression=compression)

@@ -21,9 +21,17 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from mobile_vla.vocab.instructions import SIDES, sample_instruction
+from mobile_vla.vocab.instructions import (
+    FAMILIES,
+    NO_SIDE,
+    SIDES,
+    TRAINING,
+    family_templates,
+    sample_instruction,
+)
 
 log = logging.getLogger(__name__)
+
 
 def evaluate_closed_loop(
     policy,
@@ -39,6 +47,7 @@ def evaluate_closed_loop(
     scenes: str | None = None,
     baseline: str | None = None,
     blank_frames: bool = False,
+    instructions: str | None = None,
 ) -> dict[str, Any]:
     """Run ``episodes`` closed-loop episodes (scenes paired: each scene once per side).
 
@@ -46,13 +55,21 @@ def evaluate_closed_loop(
     ``baseline``: ``None`` drives with ``policy``; ``"blind"`` or ``"expert"`` drive with that
     reference instead (``policy`` is then ignored and may be ``None``). ``blank_frames``: the
     policy sees one constant grey image instead of every frame.
+    ``instructions``: which sentences the robot is given — ``training`` (default: the training
+    templates of every family), a family's held-out part (``paraphrase``, ``relational``,
+    ``negated``, ``korean``) or ``no-side`` (no side named: both episodes of a scene get one, and
+    the report says which side the robot took). ``heldout_phrasings`` is ``paraphrase``.
 
     Returns:
         ``{"overall": {...}, "left": {...}, "right": {...}, "records": [...]}`` where each
-        summary is :func:`mobile_vla.sim.evaluate.summarize` and ``records`` holds per-episode trajectories for plotting.
+        summary is :func:`mobile_vla.sim.evaluate.summarize` and ``records`` holds per-episode
+        trajectories for plotting; ``instructions`` names the set; ``sides_taken`` (no-side: the
+        fraction of episodes passing left / right); ``confusion`` (scenes holding another task's
+        objects: the fraction of episodes that reached one, else ``None``).
     """
     from mobile_vla.policy.controller import PolicyController
     from mobile_vla.sim.baselines import BASELINES, BlankFrames, BlindReplay, mean_expert_actions
+    from mobile_vla.sim.basket import other_task_reached
     from mobile_vla.sim.evaluate import summarize
     from mobile_vla.sim.rollout import run_episode
     from mobile_vla.sim.scene import eval_scene_seed
@@ -60,6 +77,8 @@ def evaluate_closed_loop(
     from mobile_vla.sim.world import World
 
     task, spec, scenes, preset = resolve(task, scenes)
+    instructions = instructions or ("paraphrase" if heldout_phrasings else TRAINING)
+    family_templates(instructions, spec.target)  # an unknown name fails before any rollout
 
     if baseline is None:
         size = image_size or int(policy.metadata["image_size"])
@@ -76,7 +95,7 @@ def evaluate_closed_loop(
             raise ValueError("blank_frames replaces a policy's frames; the baselines do not look at them")
         controller = BlankFrames(controller)
     rng = np.random.default_rng([seed, 7])  # phrasing choice; independent of the scene stream
-    results = []
+    results, slots, confused = [], [], []
     records: list[dict[str, Any]] = []
     video_dir = Path(video_dir) if video_dir else None
     num_scenes = (episodes + 1) // 2
@@ -87,22 +106,30 @@ def evaluate_closed_loop(
             for side in SIDES:
                 if len(results) >= episodes:
                     break
-                instruction = sample_instruction(side, rng, target=spec.target, heldout=heldout_phrasings)
+                instruction = sample_instruction(None if instructions == NO_SIDE else side, rng, target=spec.target,
+                                                 family=instructions)
                 want_video = video_dir is not None and len(results) < videos
                 result = run_episode(world, scene, instruction, controller, beta=0.0, render=want_video,
                                      task=spec)
                 results.append(result)
-                records.append(result.to_record(scene))
+                slots.append(side)
+                confused.append(other_task_reached(scene, result.poses, spec.target))
+                records.append({**result.to_record(scene), "confused": confused[-1]})
                 if want_video:
                     write_gif(result.frames, video_dir / f"rollout_{len(results) - 1:02d}_{side}.gif")
                 bar.update(1)
                 bar.set_postfix(success=f"{np.mean([r.success for r in results]):.2f}")
     bar.close()
     report: dict[str, Any] = {"overall": summarize(results)}
-    for side in SIDES:
-        report[side] = summarize(r for r in results if r.side == side)
+    for side in SIDES:  # per instructed side; no-side episodes by the slot of their scene pair
+        report[side] = summarize(r for r, slot in zip(results, slots) if slot == side)
     report["controller"] = baseline or "policy"
     report["blank_frames"] = bool(blank_frames)
+    report["instructions"] = instructions
+    if instructions == NO_SIDE:
+        report["sides_taken"] = {s: float(np.mean([r.passed_side == s for r in results])) for s in SIDES}
+    judged = [c for c in confused if c is not None]
+    report["confusion"] = float(np.mean(judged)) if judged else None
     report["strategy"] = strategy if baseline is None else None
     report["seed"] = seed
     report["task"] = task
@@ -111,6 +138,24 @@ def evaluate_closed_loop(
     report["scene_seeds"] = [int(r["scene_seed"]) for r in records[::2]]
     report["records"] = records
     return report
+
+
+def success_by_family(policy, episodes: int, seed: int = 0, strategy: str = "first", task: str | None = None,
+                      scenes: str | None = None, families=FAMILIES, progress: bool = False) -> tuple[dict, dict]:
+    """Each family's held-out part in closed loop on the same scenes.
+
+    Returns ``({family: {"left": rate, "right": rate}}, {family: report})`` (reports without
+    records), the rate being success **on the instructed side** (reached the goal having passed on
+    the side the sentence means: reaching the cup the wrong way round does not count).
+    """
+    table, reports = {}, {}
+    for family in families:
+        report = evaluate_closed_loop(policy, episodes, seed, strategy, task=task, scenes=scenes,
+                                      instructions=family, progress=progress)
+        report.pop("records")
+        reports[family] = report
+        table[family] = {side: report[side]["success_on_side_rate"] for side in SIDES}
+    return table, reports
 
 
 def write_gif(frames: np.ndarray, path: Path, fps: float = 2.5) -> Path:

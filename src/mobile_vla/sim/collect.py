@@ -53,6 +53,8 @@ class CollectConfig:
         layout: HDF5 image key layout (``images`` or ``observations/images``).
         task: the simulator task (``sim.tasks.TASKS``).
         scenes: the scene preset (``sim.tasks.SCENE_PRESETS``; ``None``: the task's default).
+        no_side_fraction: fraction of episodes whose instruction names no side ("reach the cup");
+            the expert then takes the side the robot is on.
     """
 
     out: Path
@@ -66,6 +68,7 @@ class CollectConfig:
     layout: str = "images"
     task: str = "cup"
     scenes: str | None = None
+    no_side_fraction: float = 0.0
 
     @property
     def num_scenes(self) -> int:
@@ -110,14 +113,15 @@ def _episode(cfg: CollectConfig, index: int, scene: SceneSpec, result: RolloutRe
         "expert_executed_fraction": float(result.expert_executed.mean()),
         "trajectory": result.poses,  # (T+1, 3) x, y, yaw: for plots and diagnostics
         "obstacles": scene.obstacles_array(),  # (n_boxes, 4) x, y, half_x, half_y
-        "target_xy": np.asarray(scene.target_xy, np.float32),
+        "target_xy": np.asarray(resolve(cfg.task, cfg.scenes)[1].goal(scene, result.side), np.float32),
     }
     return Episode(
         images=np.ascontiguousarray(result.frames[..., ::-1]),  # RGB render → BGR on disk
         actions=result.labels,
         instruction=result.instruction,
         attrs=attrs,
-        counterfactual_actions=result.counterfactual,
+        # A no-side instruction is its own mirror: no counterfactual label exists for it.
+        counterfactual_actions=result.counterfactual if result.side else None,
     )
 
 
@@ -132,7 +136,8 @@ def record_scene(world: World, cfg: CollectConfig, index: int, controller: Contr
         if path.exists():
             continue
         rng = np.random.default_rng(np.random.SeedSequence([scene.seed, side_index]))
-        instruction = sample_instruction(side, rng, target=task.target)
+        no_side = cfg.no_side_fraction > 0 and rng.random() < cfg.no_side_fraction
+        instruction = sample_instruction(None if no_side else side, rng, target=task.target)
         noisy = controller is None and rng.random() < cfg.noise_fraction
         for attempt in range(NOISY_ATTEMPTS + 1):
             noise = cfg.noise if noisy and attempt < NOISY_ATTEMPTS else None

@@ -59,7 +59,8 @@ class NavigateEnv(gym.Env):
         self.instruction = str(instruction)
         self.scene = self.preset.sample(int(scene_seed))
         self.world.reset(self.scene)
-        self._judge = self.task.judge(self.world, SUCCESS_RADIUS, self.max_steps)
+        self._judge = self.task.judge(self.world, SUCCESS_RADIUS, self.max_steps,
+                                      side=side_of(self.instruction, self.task.target))
         self._frame = self.world.render()
         info = self._info(collision=False, success=False)
         return self._frame.copy(), info
@@ -73,7 +74,8 @@ class NavigateEnv(gym.Env):
         reward = before - self._judge.distance_to_target()
         reward += 1.0 if outcome.success else -1.0 if outcome.collision else 0.0
         info = self._info(outcome.collision, outcome.success)
-        return self._frame.copy(), float(reward), outcome.success or outcome.collision, outcome.timeout, info
+        terminated = outcome.success or outcome.collision or outcome.wrong_target
+        return self._frame.copy(), float(reward), terminated, outcome.timeout, info
 
     def _info(self, collision: bool, success: bool) -> dict[str, Any]:
         return {
@@ -81,7 +83,7 @@ class NavigateEnv(gym.Env):
             "collision": collision,
             "passed_side": self._judge.passed_side if self._judge else None,
             "instruction": self.instruction,
-            "side": side_of(self.instruction),
+            "side": side_of(self.instruction, self.task.target),
             "scene_seed": self.scene.seed,
             "task": self.task_name,
             "scenes": self.scenes,

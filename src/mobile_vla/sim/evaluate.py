@@ -23,7 +23,8 @@ from mobile_vla.vocab.instructions import SIDES, canonical_instruction
 
 def summarize(results: Iterable[RolloutResult]) -> dict[str, Any]:
     """``success_rate``, ``side_accuracy`` (passed side == instructed side), ``collision_rate``,
-    ``timeout_rate``, ``mean_steps`` and ``success_side_accuracy`` (of the successes, the fraction
+    ``timeout_rate``, ``success_on_side_rate`` (succeeded *and* passed on the instructed side),
+    ``wrong_target_rate`` (ended at an object the instruction did not name), ``mean_steps`` and ``success_side_accuracy`` (of the successes, the fraction
     that passed on the instructed side; None without successes) over rollouts."""
     results = list(results)
     if not results:
@@ -35,6 +36,8 @@ def summarize(results: Iterable[RolloutResult]) -> dict[str, Any]:
         "side_accuracy": float(np.mean([r.passed_side == r.side for r in results])),
         "collision_rate": float(np.mean([r.collision for r in results])),
         "timeout_rate": float(np.mean([r.timeout for r in results])),
+        "wrong_target_rate": float(np.mean([r.wrong_target for r in results])),
+        "success_on_side_rate": float(np.mean([r.success and r.passed_side == r.side for r in results])),
         "mean_steps": float(np.mean([r.steps for r in results])),
         "success_side_accuracy": (float(np.mean([r.passed_side == r.side for r in successes]))
                                   if successes else None),

@@ -130,3 +130,12 @@ def expert_action(scene: SceneSpec, pose: np.ndarray, side: str, cfg: ExpertConf
         robot_v = np.where(np.abs(robot_v) > 0.5 * DISCRETE_SPEED, np.sign(robot_v), 0.0) * DISCRETE_SPEED
     robot_v = np.clip(robot_v, -MAX_LINEAR, MAX_LINEAR)
     return np.array([robot_v[0], robot_v[1], 0.0], np.float32)
+
+
+def nearer_side(scene: SceneSpec, pose: np.ndarray) -> str:
+    """The route for an instruction that names no side: the side of the cluster the robot is on.
+
+    A pure function of the state (so DAgger can label it) and mirror-symmetric (a mirrored scene
+    gets the mirrored route), which mirror augmentation needs.
+    """
+    return "left" if float(pose[1]) >= scene.obstacle_center[1] else "right"

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mobile_vla.sim.expert import ExpertConfig, NoiseConfig
+from mobile_vla.sim.expert import ExpertConfig, NoiseConfig, nearer_side
 from mobile_vla.sim.scene import SceneSpec
 from mobile_vla.sim.task import MAX_STEPS, SUCCESS_RADIUS
 from mobile_vla.sim.tasks import DEFAULT_TASK, TASKS, SimTask
@@ -40,9 +40,10 @@ class RolloutResult:
     Attributes:
         poses: ``(T+1, 3)`` ``[x, y, yaw]`` from the start pose to the final pose.
         executed: ``(T, 3)`` actions actually executed (noisy or the policy's).
-        labels: ``(T, 3)`` the expert's clean action for the instruction at each state (zeros
-            when the instruction names no side).
-        counterfactual: ``(T, 3)`` the expert's action for the mirrored side at each state.
+        labels: ``(T, 3)`` the expert's clean action for the instruction at each state (for an
+            instruction that names no side: towards the side the robot is on, :func:`nearer_side`).
+        counterfactual: ``(T, 3)`` the expert's action for the mirrored side at each state (zeros
+            when the instruction names no side: its mirror is itself).
         frames: ``(T, S, S, 3)`` RGB uint8 observed before each action, or ``None``.
         expert_executed: ``(T,)`` bool, True where the expert's (possibly noisy) action ran.
     """
@@ -59,6 +60,7 @@ class RolloutResult:
     collision: bool
     timeout: bool
     passed_side: str | None
+    wrong_target: bool = False  # ended at an object the instruction did not name (e.g. the other basket)
 
     @property
     def steps(self) -> int:
@@ -74,6 +76,7 @@ class RolloutResult:
             "collision": self.collision,
             "timeout": self.timeout,
             "passed_side": self.passed_side,
+            "wrong_target": self.wrong_target,
             "steps": self.steps,
             "trajectory": np.round(self.poses, 4).tolist(),
             "obstacles": np.round(scene.obstacles_array(), 4).tolist(),
@@ -105,13 +108,11 @@ def run_episode(
         render: record frames (always rendered when a controller needs them).
         task: whose expert labels the states and whose judge ends the episode (default: the cup task).
     """
-    side = side_of(instruction)
-    if controller is None and side is None:
-        raise ValueError(f"the expert needs a side, but the instruction names none: {instruction!r}")
-    rng = rng if rng is not None else np.random.default_rng(scene.seed)
     spec = task or TASKS.get(DEFAULT_TASK)
+    side = side_of(instruction, spec.target)
+    rng = rng if rng is not None else np.random.default_rng(scene.seed)
     world.reset(scene)
-    judge = spec.judge(world, success_radius, max_steps)
+    judge = spec.judge(world, success_radius, max_steps, side=side)
     if controller is not None:
         controller.reset(instruction)
     frames, executed, labels, counterfactual, by_expert = [], [], [], [], []
@@ -119,7 +120,7 @@ def run_episode(
     while outcome is None or not outcome.done:
         pose = world.pose
         frame = world.render() if (render or controller is not None) else None
-        label = spec.expert(scene, pose, side, expert) if side else np.zeros(3, np.float32)
+        label = spec.expert(scene, pose, side or nearer_side(scene, pose), expert)
         cf = spec.expert(scene, pose, other_side(side), expert) if side else np.zeros(3, np.float32)
         policy_action = clip_action(controller.act(frame)) if controller is not None else None
         use_expert = policy_action is None or rng.random() < beta
@@ -146,4 +147,5 @@ def run_episode(
         collision=outcome.collision,
         timeout=outcome.timeout,
         passed_side=outcome.passed_side,
+        wrong_target=outcome.wrong_target,
     )

@@ -22,22 +22,29 @@ class StepOutcome:
     success: bool
     timeout: bool
     passed_side: str | None
+    wrong_target: bool = False  # reached an object the instruction did not name (ends the episode)
 
     @property
     def done(self) -> bool:
-        return self.collision or self.success or self.timeout
+        return self.collision or self.success or self.timeout or self.wrong_target
 
 
 class Task:
-    """Tracks one episode in ``world`` (already reset to its scene)."""
+    """Tracks one episode in ``world`` (already reset to its scene).
 
-    def __init__(self, world: World, success_radius: float = SUCCESS_RADIUS, max_steps: int = MAX_STEPS):
+    ``side``: the instructed side (``None``: the instruction names none); the cup task's success
+    does not depend on it (the passed side is reported), other tasks' judges may.
+    """
+
+    def __init__(self, world: World, success_radius: float = SUCCESS_RADIUS, max_steps: int = MAX_STEPS,
+                 side: str | None = None):
         if world.scene is None:
             raise RuntimeError("Task needs a World that has been reset to a scene")
         self.world = world
         self.scene = world.scene
         self.success_radius = success_radius
         self.max_steps = max_steps
+        self.side = side
         self.steps = 0
         self.passed_side: str | None = None
         self.poses = [world.pose]

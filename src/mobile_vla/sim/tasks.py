@@ -10,7 +10,10 @@ Registered here: the ``cup`` task (pass the obstacle cluster on the instructed s
 the cup) with three presets: ``classic`` (:func:`mobile_vla.sim.scene.sample_scene`, the
 original narrow distribution, kept so earlier results stay comparable), ``varied`` (the default:
 :func:`mobile_vla.sim.scene_varied.sample_varied_scene`) and ``cluttered`` (varied plus
-distractors: :func:`mobile_vla.sim.scene_varied.sample_cluttered_scene`).
+distractors: :func:`mobile_vla.sim.scene_varied.sample_cluttered_scene`); and the ``basket`` task
+(reach the instructed one of two baskets, :mod:`mobile_vla.sim.basket`) with its ``baskets``
+preset; ``mixed`` (cup task) and ``basket-mixed`` (basket task) show a box, the cup and both
+baskets, so that only the sentence tells the tasks apart.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 
 from mobile_vla.errors import MobileVLAError
 from mobile_vla.registry import Registry
+from mobile_vla.sim import basket
 from mobile_vla.sim.expert import ExpertConfig, expert_action
 from mobile_vla.sim.scene import SceneSpec, sample_scene
 from mobile_vla.sim.scene_varied import sample_cluttered_scene, sample_varied_scene
@@ -30,8 +34,14 @@ from mobile_vla.sim.world import World
 
 #: ``(scene, pose (3,), side, expert config) -> (3,)`` robot-frame command.
 ExpertFn = Callable[[SceneSpec, np.ndarray, str, ExpertConfig], np.ndarray]
-#: ``(world reset to a scene, success radius m, max steps) -> Task``.
+#: ``(world reset to a scene, success radius m, max steps, side=instructed side or None) -> Task``.
 JudgeFn = Callable[[World, float, int], Task]
+#: ``(scene, instructed side or None) -> (x, y)`` of the object the instruction names.
+GoalFn = Callable[[SceneSpec, "str | None"], "tuple[float, float]"]
+
+
+def scene_target(scene: SceneSpec, side: str | None) -> tuple[float, float]:
+    return scene.target_xy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +51,7 @@ class SimTask:
     expert: ExpertFn
     judge: JudgeFn
     description: str = ""
+    goal: GoalFn = scene_target  # where the named object is (episode attributes, scene labels)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +79,17 @@ SCENE_PRESETS.register("varied", ScenePreset(
 SCENE_PRESETS.register("cluttered", ScenePreset(
     task="cup", sample=sample_cluttered_scene,
     description="varied plus 1-4 distractors (other shapes; cylinders never in the cup's colours)"))
+
+TASKS.register("basket", SimTask(
+    target="basket", default_scenes="baskets", expert=basket.basket_expert, judge=basket.BasketJudge,
+    goal=basket.basket_goal, description="reach the instructed one of two gray baskets behind the obstacle"))
+SCENE_PRESETS.register("baskets", ScenePreset(
+    task="basket", sample=basket.sample_basket_scene,
+    description="the classic scene without the cup, two gray baskets 1.2-1.8 m behind it, 1.5-1.9 m to each side"))
+SCENE_PRESETS.register("mixed", ScenePreset(
+    task="cup", sample=basket.sample_mixed_scene, description="the classic scene plus the two baskets"))
+SCENE_PRESETS.register("basket-mixed", ScenePreset(
+    task="basket", sample=basket.sample_mixed_scene, description="the baskets scene with the cup in view"))
 
 
 def resolve(task: str | None = None, scenes: str | None = None) -> tuple[str, SimTask, str, ScenePreset]:

@@ -12,6 +12,7 @@ MuJoCo contacts between the robot's geom and a box or a distractor.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 
@@ -30,6 +31,7 @@ CAMERA_FORWARD = 0.18  # m, camera ahead of the robot's centre
 CAMERA_SENSOR = (1.6, 0.9)  # sensor width, height (arbitrary units; only the ratio matters)
 _MAX_BOXES = 3
 _MAX_DISTRACTORS = 4
+_MAX_PROPS = 2  # extra visual objects a task's scenes may add (``scene.props``), e.g. baskets
 _HIDDEN = (50.0, 50.0, -5.0)  # where an unused box or distractor slot waits
 # Floor texture name -> (MuJoCo builtin, repeats over the 24 m floor).
 _FLOOR_KINDS = {"checker": ("checker", 24), "flat": ("flat", 24), "gradient": ("gradient", 24),
@@ -58,6 +60,11 @@ def _mjcf(image_size: int, physics_dt: float) -> str:
         f'contype="2" conaffinity="2" rgba="1 1 1 0"/></body>'
         for i in range(_MAX_DISTRACTORS) for shape in DISTRACTOR_SHAPES
     )
+    props = "\n".join(
+        f'<geom name="prop{i}" type="cylinder" size="0.1 0.1" pos="{_HIDDEN[0]} {_HIDDEN[1]} {_HIDDEN[2]}" '
+        f'contype="0" conaffinity="0" rgba="0.5 0.5 0.5 0"/>'
+        for i in range(_MAX_PROPS)
+    )
     return f"""
 <mujoco model="mobile_vla_navigate">
   <option timestep="{physics_dt}" integrator="implicitfast"/>
@@ -76,6 +83,7 @@ def _mjcf(image_size: int, physics_dt: float) -> str:
     <geom name="floor" type="plane" size="12 12 0.1" material="floor0" contype="1" conaffinity="1"/>
     {boxes}
     {distractors}
+    {props}
     <geom name="cup" type="cylinder" size="0.1 0.2" pos="3 0 0.2" contype="0" conaffinity="0"
           rgba="0 1 0 1"/>
     <body name="robot" pos="0 0 0">
@@ -96,6 +104,17 @@ def _mjcf(image_size: int, physics_dt: float) -> str:
   </actuator>
 </mujoco>
 """
+
+
+@dataclasses.dataclass(frozen=True)
+class Prop:
+    """A visual cylinder standing on the floor (centre ``x, y``), e.g. a basket; robots pass through it."""
+
+    x: float
+    y: float
+    radius: float
+    height: float
+    rgba: tuple[float, float, float, float]
 
 
 def clip_action(action: np.ndarray) -> np.ndarray:
@@ -133,6 +152,7 @@ class World:
                                  for shape in DISTRACTOR_SHAPES] for i in range(_MAX_DISTRACTORS)]
         self._obstacle_ids = set(self._box_ids) | {g for ids in self._distractor_ids for g in ids}
         self._cup_id = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "cup")
+        self._prop_ids = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, f"prop{i}") for i in range(_MAX_PROPS)]
         self._floor_id = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "floor")
         self._robot_geom = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "chassis")
         self._cam_id = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_CAMERA, "ego")
@@ -169,6 +189,7 @@ class World:
             d = scene.distractors[slot] if slot < len(scene.distractors) else None
             for shape, gid in zip(DISTRACTOR_SHAPES, ids):
                 self._dress_distractor(gid, d if d is not None and d.shape == shape else None)
+        self._dress_props(getattr(scene, "props", ()))
         m.geom_size[self._cup_id, :2] = (scene.cup_radius, scene.cup_height / 2)
         m.geom_pos[self._cup_id] = (*scene.target_xy, scene.cup_height / 2)
         m.geom_rgba[self._cup_id] = scene.cup_rgba
@@ -211,6 +232,22 @@ class World:
         m.geom_aabb[gid] = (0.0, 0.0, 0.0, *half_extent)
         m.geom_rgba[gid] = d.rgba
         m.geom_contype[gid] = m.geom_conaffinity[gid] = 2
+
+    def _dress_props(self, props) -> None:
+        """Extra visual cylinders: ``props`` is a sequence of ``Prop`` (no collisions)."""
+        if len(props) > _MAX_PROPS:
+            raise ValueError(f"a scene may add at most {_MAX_PROPS} props, got {len(props)}")
+        m = self.model
+        for slot, gid in enumerate(self._prop_ids):
+            if slot < len(props):
+                p = props[slot]
+                m.geom_size[gid, :2] = (p.radius, p.height / 2)
+                m.geom_pos[gid] = (p.x, p.y, p.height / 2)
+                m.geom_rgba[gid] = p.rgba
+            else:
+                m.geom_pos[gid] = _HIDDEN
+                m.geom_rgba[gid, 3] = 0.0
+            m.geom_rbound[gid] = float(np.linalg.norm(m.geom_size[gid, :2]))
 
     @property
     def pose(self) -> np.ndarray:

@@ -1,0 +1,267 @@
+"""Instructions as people say them: families, both languages, no side, the basket task's side word."""
+
+import numpy as np
+import pytest
+
+from mobile_vla.vocab.instructions import (
+    FAMILIES,
+    NO_SIDE,
+    SIDES,
+    TEMPLATES,
+    TRAINING,
+    all_instructions,
+    family_templates,
+    format_instruction,
+    mirror_instruction,
+    other_side,
+    robot_korean_instruction,
+    sample_instruction,
+    side_of,
+)
+
+# (sentence, target, expected side): what a person means, written out by hand.
+SENTENCES = [
+    ("Navigate around the obstacle on the left side and reach the cup", "cup", "left"),
+    ("keep the obstacle on your right and reach the cup", "cup", "left"),
+    ("Leave the box to your left on the way to the cup", "cup", "right"),
+    ("With the obstacle to your right, continue to the cup", "cup", "left"),
+    ("Pass the obstacle on its right side, then go to the cup", "cup", "right"),
+    ("Don't pass on the left", "cup", "right"),
+    ("not the right side", "cup", "left"),
+    ("Go to the cup, but not around the left side of the box", "cup", "right"),
+    ("Reach the cup without using the right side", "cup", "left"),
+    ("Pass on your left", "cup", "left"),
+    ("가장 왼쪽 외곽으로 돌아 컵까지 가세요", "cup", "left"),
+    ("가장 오른쪽 외곽으로 돌아 컵까지 가세요", "cup", "right"),
+    ("장애물을 오른쪽에 두고 컵까지 가세요", "cup", "left"),
+    ("상자가 왼쪽에 오도록 지나가서 컵까지 가세요", "cup", "right"),
+    ("왼쪽으로 가지 말고 컵까지 가세요", "cup", "right"),
+    ("오른편으로 돌아서 컵에 가세요", "cup", "right"),
+    ("reach the cup", "cup", None),
+    ("컵까지 가세요", "cup", None),
+    ("컵 쪽으로 이동하세요", "cup", None),
+    ("go left, no, right", "cup", None),  # contradictory: no side
+    ("Navigate to the gray basket on the left", "basket", "left"),
+    ("Go to the left gray basket", "basket", "left"),
+    ("Steer right to the gray basket", "basket", "right"),
+    ("Go to the basket on your left", "basket", "left"),  # names the target: no relational flip
+    ("Go to the gray basket left of the box", "basket", "left"),
+    ("Go to the basket with the other basket on its right", "basket", "left"),
+    ("Don't go to the right basket; reach the gray one", "basket", "left"),
+    ("왼쪽 회색 바구니로 가세요", "basket", "left"),
+    ("오른쪽 바구니가 아닌 바구니로 가세요", "basket", "left"),
+    ("Go to a gray basket", "basket", None),
+]
+
+
+@pytest.mark.parametrize("sentence,target,side", SENTENCES)
+def test_side_of_reads_what_people_mean(sentence, target, side):
+    assert side_of(sentence, target) == side
+    assert side_of(sentence) == side  # the target is read from the sentence
+    mirrored = side_of(mirror_instruction(sentence), target)
+    assert mirrored == (other_side(side) if side else None)
+
+
+@pytest.mark.parametrize("target", sorted(TEMPLATES))
+@pytest.mark.parametrize("family", [*FAMILIES, NO_SIDE])
+@pytest.mark.parametrize("side", SIDES)
+def test_every_template_of_every_family_names_its_side_and_mirrors(target, family, side):
+    fam = TEMPLATES[target][family]
+    for template in (*fam.train, *fam.heldout):
+        text = format_instruction(template, side, target)
+        want = None if family == NO_SIDE else side
+        assert side_of(text, target) == want, text
+        assert side_of(mirror_instruction(text), target) == (other_side(want) if want else None), text
+        assert mirror_instruction(mirror_instruction(text)) == text
+
+
+@pytest.mark.parametrize("target", sorted(TEMPLATES))
+def test_heldout_wording_never_appears_in_training(target):
+    train = {format_instruction(t, s, target).lower() for f in TEMPLATES[target].values() for t in f.train for s in SIDES}
+    for family, fam in TEMPLATES[target].items():
+        assert fam.train and fam.heldout, family
+        for template in fam.heldout:
+            for side in SIDES:
+                text = format_instruction(template, side, target).lower()
+                assert text not in train
+                assert not any(text in t or t in text for t in train), text
+
+
+@pytest.mark.parametrize("target", ["cup", "basket"])
+def test_training_sampler_covers_every_family_and_never_a_heldout_sentence(target):
+    rng = np.random.default_rng(0)
+    drawn = {sample_instruction(side, rng, target=target) for side in SIDES for _ in range(400)}
+    for family in FAMILIES:
+        fam = TEMPLATES[target][family]
+        train = {format_instruction(t, s, target) for t in fam.train for s in SIDES}
+        heldout = {format_instruction(t, s, target) for t in fam.heldout for s in SIDES}
+        assert drawn & train, family
+        assert not drawn & heldout, family
+    assert set(family_templates(TRAINING, target)) == {t for f in FAMILIES for t in TEMPLATES[target][f].train}
+    assert side_of(sample_instruction(None, rng, target=target)) is None
+    with pytest.raises(ValueError, match="unknown instruction family 'klingon'"):
+        family_templates("klingon", target)
+
+
+def test_the_robots_korean_instruction_is_a_training_sentence():
+    assert robot_korean_instruction("left") == "가장 왼쪽 외곽으로 돌아 컵까지 가세요"
+    assert robot_korean_instruction("left") in all_instructions("cup")
+
+
+# -- tokenizer ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def processor():
+    from mobile_vla.processing.processor import Processor, ProcessorConfig
+    from mobile_vla.train.config import load_train_config
+
+    tiny = load_train_config("configs/tiny.yaml", [])
+    return Processor(ProcessorConfig(max_instruction_tokens=tiny.processor.max_instruction_tokens))
+
+
+def test_tiny_tokenizer_is_deterministic():
+    from mobile_vla.processing.tokenizer import build_tiny_tokenizer
+
+    a, b = build_tiny_tokenizer(), build_tiny_tokenizer()
+    assert a.get_vocab() == b.get_vocab()
+    assert [a.convert_ids_to_tokens(i) for i in range(4)] == ["<s>", "<pad>", "</s>", "<unk>"]
+
+
+def test_no_instruction_of_any_family_is_unknown_or_truncated(processor):
+    c = processor.config
+    for text in all_instructions():
+        words = processor.tokenizer(c.prompt_prefix + text, add_special_tokens=False)["input_ids"]
+        assert processor.unk_id not in words, text
+        assert len(words) <= c.max_instruction_tokens, (len(words), text)
+        assert processor.tokenizer.decode(words[1:]).strip() == ("An image of a robot " + text).lower().strip()
+
+
+def test_korean_sides_and_unseen_korean_get_distinct_known_tokens(processor):
+    left, right = (processor.tokenize(robot_korean_instruction(s))["input_ids"][0] for s in SIDES)
+    assert not np.array_equal(left.numpy(), right.numpy())
+    unseen = processor.tokenizer("빨간 의자 옆으로 천천히 가세요", add_special_tokens=False)["input_ids"]
+    assert unseen and processor.unk_id not in unseen  # byte-level: nothing is unknown
+
+
+# -- episode files ------------------------------------------------------------------------------
+def test_episode_files_store_korean_whole_and_refuse_what_does_not_fit(tmp_path):
+    from mobile_vla.data.episode import INSTRUCTION_BYTES, Episode, read_episode, write_episode
+    from mobile_vla.errors import EpisodeError
+
+    def episode(text):
+        return Episode(images=np.zeros((2, 8, 8, 3), np.uint8), actions=np.zeros((2, 3), np.float32), instruction=text)
+
+    fits = "가" * (INSTRUCTION_BYTES // 3)  # 85 characters, 255 bytes
+    path = write_episode(tmp_path / "episode_20300101_000000_1box_hori_left_core_medium.h5", episode(fits))
+    assert read_episode(path).instruction == fits
+    korean = robot_korean_instruction("right")
+    path = write_episode(tmp_path / "episode_20300101_000001_1box_hori_left_core_medium.h5", episode(korean))
+    ep = read_episode(path)
+    assert ep.instruction == korean and ep.side == "right"  # the text wins over the name's "left"
+    with pytest.raises(EpisodeError, match=r"language_instruction.*258 UTF-8 bytes"):
+        write_episode(tmp_path / "too_long.h5", episode(fits + "가"))
+    assert not list(tmp_path.glob("too_long*"))
+
+
+# -- simulator: no side, the basket task ----------------------------------------------------------
+@pytest.fixture(scope="module")
+def world():
+    from mobile_vla.sim.world import World
+
+    with World() as w:
+        yield w
+
+
+def test_no_side_instruction_reaches_the_cup_by_the_nearer_side(world):
+    from mobile_vla.sim.rollout import run_episode
+    from mobile_vla.sim.scene import eval_scene_seed, sample_scene
+
+    for i in range(4):
+        scene = sample_scene(eval_scene_seed(0, i))
+        result = run_episode(world, scene, "Reach the cup", render=False)
+        assert result.success and result.side is None
+        nearer = "left" if scene.start_pose[1] >= scene.obstacle_center[1] else "right"
+        assert result.passed_side == nearer
+
+
+def test_basket_task_reaches_the_named_basket_and_judges_the_other_as_wrong(world):
+    from mobile_vla.sim.basket import BasketJudge, BasketScene
+    from mobile_vla.sim.expert import ExpertConfig
+    from mobile_vla.sim.rollout import run_episode
+    from mobile_vla.sim.scene import eval_scene_seed
+    from mobile_vla.sim.tasks import TASKS, resolve
+
+    _, spec, _, preset = resolve("basket")
+    scene = preset.sample(eval_scene_seed(0, 0))
+    assert isinstance(scene, BasketScene) and scene.cup_rgba[3] == 0.0  # the cup is hidden
+    assert scene == preset.sample(eval_scene_seed(0, 0))
+    (lx, ly), (rx, ry) = scene.baskets
+    assert ly > scene.obstacle_center[1] > ry
+    for side in SIDES:
+        result = run_episode(world, scene, f"Navigate to the gray basket on the {side}", render=False, task=spec)
+        assert result.success and result.passed_side == side and not result.wrong_target
+    # Driving the left basket's route under a right-basket instruction ends at the wrong basket.
+    world.reset(scene)
+    judge = BasketJudge(world, side="right")
+    outcome = None
+    while outcome is None or not outcome.done:
+        outcome = judge.step(spec.expert(scene, world.pose, "left", ExpertConfig()))
+    assert outcome.wrong_target and not outcome.success and judge.passed_side == "left"
+    assert TASKS.get("cup").target == "cup" and resolve()[0] == "cup"  # the cup stays the default
+
+
+def test_mixed_scenes_show_every_tasks_objects_and_count_confusion(world):
+    from mobile_vla.sim.basket import other_task_reached
+    from mobile_vla.sim.rollout import run_episode
+    from mobile_vla.sim.scene import eval_scene_seed
+    from mobile_vla.sim.tasks import resolve
+
+    _, cup, _, mixed = resolve("cup", "mixed")
+    scene = mixed.sample(eval_scene_seed(0, 1))
+    assert scene.show_cup and len(scene.props) == 2
+    world.reset(scene)
+    frame = world.render()
+    world.reset(resolve("cup")[3].sample(eval_scene_seed(0, 1)))
+    assert (frame != world.render()).any(1).any(1).sum() > 0  # the baskets are in view
+    result = run_episode(world, scene, "Go around the box on the left and reach the cup", render=False, task=cup)
+    assert result.success and other_task_reached(scene, result.poses, "cup") is False
+    lx, ly = scene.baskets[0]
+    assert other_task_reached(scene, np.array([[lx, ly, 0.0]]), "cup") is True
+    assert other_task_reached(scene, np.array([[lx, ly, 0.0]]), "basket") is False
+
+
+def test_gym_env_basket_task():
+    import gymnasium as gym
+
+    import mobile_vla.sim.env  # noqa: F401  (registers the env)
+
+    env = gym.make("MobileVLA-Navigate-v0", task="basket")
+    obs, info = env.reset(seed=0, options={"instruction": "왼쪽 회색 바구니로 가세요"})
+    assert info["side"] == "left" and info["task"] == "basket" and info["scenes"] == "baskets"
+    obs, reward, terminated, truncated, info = env.step(np.zeros(3, np.float32))
+    assert obs.shape[-1] == 3 and not terminated
+    env.close()
+
+
+def test_collect_no_side_episodes_have_no_counterfactual_and_no_side(tmp_path):
+    from mobile_vla.data.formats import list_episodes, read_episode
+    from mobile_vla.sim.collect import CollectConfig, collect
+
+    collect(CollectConfig(out=tmp_path, episodes=2, seed=1, no_side_fraction=1.0, noise_fraction=0.0),
+            progress=False)
+    for path in list_episodes(tmp_path):
+        ep = read_episode(path, load_images=False)
+        assert ep.side is None and ep.counterfactual_actions is None and ep.attrs["success"]
+        assert np.abs(ep.actions[:, 1]).max() > 0.3  # the expert still steers around the obstacle
+
+
+def test_collect_basket_episodes_record_the_named_basket(tmp_path):
+    from mobile_vla.data.formats import list_episodes, read_episode
+    from mobile_vla.sim.collect import CollectConfig, collect
+
+    collect(CollectConfig(out=tmp_path, episodes=2, seed=1, task="basket", noise_fraction=0.0), progress=False)
+    eps = [read_episode(p, load_images=False) for p in list_episodes(tmp_path)]
+    assert sorted(ep.side for ep in eps) == ["left", "right"]
+    for ep in eps:
+        assert ep.attrs["task"] == "basket" and ep.attrs["success"] and ep.attrs["passed_side"] == ep.side
+        target_y = float(np.asarray(ep.attrs["target_xy"])[1])
+        assert (target_y > 1.0) == (ep.side == "left")  # the named basket, not the hidden cup
