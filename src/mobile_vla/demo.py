@@ -325,7 +325,6 @@ def render_markdown(report: dict) -> str:
 def load_demo_config(overrides: list[str], out: str | None = None, seed: int | None = None,
                      tasks: list[str] | None = None) -> DemoConfig:
     from mobile_vla.config import apply_overrides
-    from mobile_vla.errors import ConfigError
 
     data = apply_overrides({}, overrides)
     if isinstance(data.get("scenes"), int):
