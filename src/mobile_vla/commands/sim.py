@@ -33,6 +33,11 @@ def register(sub) -> None:
                    help="DAgger expert-mixing probability: each step executes the expert's action with "
                         "probability beta, the policy's otherwise (labels are always the expert's)")
     c.add_argument("--layout", choices=("images", "observations/images"), default="images")
+    c.add_argument("--unpaired", action="store_true",
+                   help="record each scene once, like the robot's data: no counterfactual labels, the robot's "
+                        "instruction, file names and attributes; --episodes counts scenes")
+    c.add_argument("--unpaired-side", choices=("suggested", "random"), default="suggested",
+                   help="with --unpaired: the side the scene suggests (more room), or a random side")
     add_scene_args(c)
     c.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     c.add_argument("--json", action="store_true", help="print the summary as one JSON object")
@@ -75,6 +80,8 @@ def _collect(args: argparse.Namespace) -> int:
     _check(16 <= args.image_size <= 1024, f"--image-size must be in [16, 1024], got {args.image_size}")
     _check(0.0 <= args.noise <= 1.0, f"--noise must be a fraction in [0, 1], got {args.noise}")
     _check(0.0 <= args.beta <= 1.0, f"--beta must be in [0, 1], got {args.beta}")
+    _check(not args.unpaired or args.episodes <= 86400, "--unpaired: at most 86400 episodes per seed "
+           "(the file names' time stamps count one second per scene)")
     factory = None
     if args.policy is not None:
         _check(Path(args.policy).is_dir(), f"--policy {args.policy}: not a checkpoint directory")
@@ -83,7 +90,7 @@ def _collect(args: argparse.Namespace) -> int:
         out=Path(args.out), episodes=args.episodes, seed=args.seed, image_size=args.image_size,
         expert=ExpertConfig(style=args.style), noise_fraction=args.noise,
         noise=NoiseConfig(prob=args.noise_prob, std=args.noise_std), beta=args.beta, layout=args.layout,
-        task=args.task, scenes=args.scenes,
+        task=args.task, scenes=args.scenes, unpaired=args.unpaired_side if args.unpaired else None,
     )
     summary = collect(cfg, workers=args.workers, controller_factory=factory, progress=not args.no_progress)
     text = (f"wrote {summary['written']} episodes to {summary['out']} (skipped {summary['skipped']} existing) "
