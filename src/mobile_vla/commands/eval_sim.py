@@ -20,6 +20,9 @@ def register(sub) -> None:
                    help="how chunks become commands")
     p.add_argument("--heldout-phrasings", action="store_true",
                    help="use paraphrases that no training template contains")
+    p.add_argument("--instruction-side", choices=("both", "suggested", "opposite"), default="both",
+                   help="instructions relative to the side each scene suggests (more room): both sides per scene, "
+                        "or once per scene with the suggested side or the opposite one (scene and instruction disagree)")
     p.add_argument("--video", metavar="DIR", help="write a few rollouts as GIFs")
     p.add_argument("--plot", metavar="FILE.png", help="top-down plot of the rollouts")
     p.add_argument("--records", metavar="FILE.jsonl", help="write per-episode trajectories (for `sim plot`)")
@@ -43,7 +46,8 @@ def _run(args) -> int:
     try:
         report = evaluate_closed_loop(policy, args.episodes, args.seed, args.strategy,
                                       heldout_phrasings=args.heldout_phrasings, video_dir=args.video,
-                                      progress=not args.json, task=args.task, scenes=args.scenes)
+                                      progress=not args.json, task=args.task, scenes=args.scenes,
+                                      instruction_side=args.instruction_side)
     finally:
         if hasattr(policy, "close"):
             policy.close()
@@ -64,6 +68,8 @@ def format_closed_loop(report: dict) -> str:
     lines = [f"{'':9}{'success':>9}{'collision':>11}{'timeout':>9}{'side acc':>10}{'steps':>7}"]
     for key in ("left", "right", "overall"):
         r = report[key]
+        if r is None:
+            continue
         lines.append(f"{key:9}{r['success_rate']:9.2f}{r['collision_rate']:11.2f}{r['timeout_rate']:9.2f}"
                      f"{r['side_accuracy']:10.2f}{r['mean_steps']:7.1f}")
     return "\n".join(lines)

@@ -16,9 +16,26 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from mobile_vla.vocab.instructions import SIDES, sample_instruction
+from mobile_vla.vocab.instructions import SIDES, other_side, sample_instruction
 
 log = logging.getLogger(__name__)
+
+#: Which instructions each scene is run with, relative to the side the scene suggests (more room):
+#: both sides, only the suggested one, or only the opposite one (where scene and instruction disagree).
+INSTRUCTION_SIDES = ("both", "suggested", "opposite")
+
+
+def instruction_sides(scene, instruction_side: str) -> tuple[str, ...]:
+    """The instructed sides to run ``scene`` with (see :data:`INSTRUCTION_SIDES`)."""
+    from mobile_vla.sim.suggested import suggested_side
+
+    if instruction_side == "both":
+        return SIDES
+    if instruction_side not in INSTRUCTION_SIDES:
+        raise ValueError(f"instruction_side must be one of {INSTRUCTION_SIDES}, got {instruction_side!r}")
+    suggested = suggested_side(scene)
+    return (suggested,) if instruction_side == "suggested" else (other_side(suggested),)
+
 
 def evaluate_closed_loop(
     policy,
@@ -32,10 +49,13 @@ def evaluate_closed_loop(
     progress: bool = True,
     task: str | None = None,
     scenes: str | None = None,
+    instruction_side: str = "both",
 ) -> dict[str, Any]:
     """Run ``episodes`` closed-loop episodes (scenes paired: each scene once per side).
 
     ``task``/``scenes``: the simulator task and scene preset (defaults: the cup task, its default preset).
+    ``instruction_side``: ``both`` (each scene under both instructions), ``suggested`` or ``opposite``
+    (each scene once, instructed to pass on the side the scene suggests / the other side).
 
     Returns:
         ``{"overall": {...}, "left": {...}, "right": {...}, "records": [...]}`` where each
@@ -56,12 +76,13 @@ def evaluate_closed_loop(
     results = []
     records: list[dict[str, Any]] = []
     video_dir = Path(video_dir) if video_dir else None
-    num_scenes = (episodes + 1) // 2
-    bar = tqdm(total=num_scenes * 2, desc="eval-sim", unit="ep", disable=not progress)
+    per_scene = 2 if instruction_side == "both" else 1
+    num_scenes = (episodes + per_scene - 1) // per_scene
+    bar = tqdm(total=num_scenes * per_scene, desc="eval-sim", unit="ep", disable=not progress)
     with World(image_size=size) as world:
         for i in range(num_scenes):
             scene = preset.sample(eval_scene_seed(seed, i))
-            for side in SIDES:
+            for side in instruction_sides(scene, instruction_side):
                 if len(results) >= episodes:
                     break
                 instruction = sample_instruction(side, rng, target=spec.target, heldout=heldout_phrasings)
@@ -69,19 +90,21 @@ def evaluate_closed_loop(
                 result = run_episode(world, scene, instruction, controller, beta=0.0, render=want_video,
                                      task=spec)
                 results.append(result)
-                records.append(result.to_record(scene))
+                records.append({**result.to_record(scene), "instruction_side": instruction_side})
                 if want_video:
                     write_gif(result.frames, video_dir / f"rollout_{len(results) - 1:02d}_{side}.gif")
                 bar.update(1)
                 bar.set_postfix(success=f"{np.mean([r.success for r in results]):.2f}")
     bar.close()
     report: dict[str, Any] = {"overall": summarize(results)}
-    for side in SIDES:
-        report[side] = summarize(r for r in results if r.side == side)
+    for side in SIDES:  # with one instruction per scene, a small run may hold no episode of a side
+        report[side] = summarize(r for r in results if r.side == side) if any(r.side == side for r in results) \
+            else None
     report["strategy"] = strategy
     report["seed"] = seed
     report["task"] = task
     report["scenes"] = scenes
+    report["instruction_side"] = instruction_side
     report["records"] = records
     return report
 

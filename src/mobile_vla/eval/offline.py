@@ -39,7 +39,8 @@ def paired_outputs(model, processor, batch: dict, flipped: bool = False) -> dict
     Returns arrays over the ``M`` valid frames: ``pred``, ``pred_mirror``, ``target``,
     ``target_mirror`` ``(M, N, D)`` in m/s; ``mask``, ``mask_mirror`` ``(M, N)``;
     ``context``, ``context_mirror`` ``(M, K, H)``; ``side`` ``(M,)`` the instruction's side
-    (``left``/``right``/``none``); with ``flipped``, ``pred_flipped_mirror`` ``(M, N, D)``: on the
+    (``left``/``right``/``none``); ``source`` ``(M,)`` the data source's name when the batch
+    carries one; with ``flipped``, ``pred_flipped_mirror`` ``(M, N, D)``: on the
     horizontally flipped frames under the mirrored instruction.
     """
     from mobile_vla.model.vla import batch_tokens
@@ -61,7 +62,10 @@ def paired_outputs(model, processor, batch: dict, flipped: bool = False) -> dict
 
     names = {i: side for side, i in DIRECTION_IDS.items()}
     side = np.array([names.get(int(d), "none") for d in batch[keys.DIRECTION]])  # (B,)
-    extra = {"side": np.repeat(side[:, None], valid.shape[1], axis=1)[valid.numpy()]}
+    per_frame = lambda x: np.repeat(np.asarray(x)[:, None], valid.shape[1], axis=1)[valid.numpy()]  # noqa: E731
+    extra = {"side": per_frame(side)}
+    if keys.SOURCE in batch:
+        extra["source"] = per_frame(batch[keys.SOURCE])
     if flipped:  # the mirrored world: flipped frames, mirrored instruction
         out_flip = model(pix.flip(-1), cf_tokens, frame_mask, [mirror_instruction(s) for s in instructions])
         extra["pred_flipped_mirror"] = phys(out_flip.actions)
@@ -97,6 +101,27 @@ def grounding_from_paired(p: dict[str, np.ndarray]) -> dict[str, float]:
 
 def has_paired_labels(p: dict[str, np.ndarray]) -> bool:
     return bool(p["mask_mirror"].any())
+
+
+def select_frames(p: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+    """The outputs of :func:`paired_outputs` restricted to frames ``rows`` ``(M,)`` bool."""
+    return {k: v[rows] for k, v in p.items()}
+
+
+def source_metrics(p: dict[str, np.ndarray]) -> dict[str, float]:
+    """Velocity errors (m/s) and the instruction figures of one data source's frames.
+
+    ``rmse_velocity``, ``mae_velocity`` over valid chunk steps; with paired labels the grounding
+    figures (:func:`grounding_metrics`), without them ``context_cosine`` and ``action_difference``.
+    """
+    err = (p["pred"] - p["target"])[p["mask"]]
+    out = {"rmse_velocity": float(np.sqrt((err**2).mean())), "mae_velocity": float(np.abs(err).mean())}
+    if has_paired_labels(p):
+        out.update(grounding_from_paired(p))
+        out.pop("paired_steps")
+    else:
+        out.update(instruction_metrics(p["context"], p["context_mirror"], p["pred"], p["pred_mirror"], p["mask"]))
+    return out
 
 
 def diagnose_figures(p: dict[str, np.ndarray]) -> dict[str, Any]:
