@@ -97,6 +97,8 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=500, help="optimiser steps of each training run")
     ap.add_argument("--eval-episodes", type=int, default=20, help="eval-sim episodes per instruction side setting")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                    help="a training-config override for both runs (repeatable), e.g. to fit a busy CPU")
     args = ap.parse_args()
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -122,7 +124,7 @@ def main() -> int:
         run_dir = out / name
         train = run(["train", "--config", "configs/real.yaml", "--out", str(run_dir), episodes,
                      f"trainer.max_steps={args.steps}", f"trainer.val_check_interval={args.steps}",
-                     f"trainer.checkpoint_every_n_steps={args.steps}", f"trainer.seed={s}"],
+                     f"trainer.checkpoint_every_n_steps={args.steps}", f"trainer.seed={s}", *args.override],
                     run_dir / "train.json")
         checkpoint = str(run_dir / "checkpoint")
         r = {"train_seconds": train.get("_seconds"), "val": train.get("metrics", {}),
