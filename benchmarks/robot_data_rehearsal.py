@@ -9,9 +9,11 @@
    instructed side and a scene follower (the expert driving the suggested side, whatever the
    instruction: what a policy that ignores the instruction at best does) on the same scenes.
 
-Every stage writes its JSON under --out and is skipped when that exists, so a rerun resumes.
-Prints one JSON object (also written to <out>/report.json); `scripts/robot_data_results.py`
-renders it into docs/results.md.
+Every stage writes its JSON under --out and is skipped when that exists (a training run when its
+checkpoint has reached --steps), so a rerun resumes. Stages run by importance: both trainings,
+then both diagnoses, then the closed loop where scene and instruction disagree, then where they
+agree; <out>/report.json is rewritten after each, so a cut-short run still reports what it did.
+Prints the final JSON object; `scripts/robot_data_results.py` renders it into docs/results.md.
 
     python benchmarks/robot_data_rehearsal.py --out outputs/rehearsal --steps 500 --eval-episodes 20
 """
@@ -46,6 +48,22 @@ def run(args: list[str], out: Path | None = None) -> dict:
         tmp.write_text(json.dumps(result, indent=2))
         os.replace(tmp, out)
     return result
+
+
+def train_run(args: list[str], run_dir: Path, steps: int) -> dict:
+    """``mobile-vla train``, skipped when ``run_dir``'s checkpoint has reached ``steps``."""
+    state = run_dir / "checkpoint" / "trainer_state.json"
+    if not (run_dir / "train.json").is_file() and state.is_file():
+        done = json.loads(state.read_text())
+        if int(done.get("step", -1)) >= steps:
+            return {"step": done["step"], "metrics": done.get("metrics", {}), "_seconds": None}
+    return run(args, run_dir / "train.json")
+
+
+def write_report(out: Path, report: dict) -> None:
+    tmp = out / "report.json.tmp"
+    tmp.write_text(json.dumps(report, indent=2))
+    os.replace(tmp, out / "report.json")
 
 
 def instructed_side_success(records: Path) -> dict:
@@ -119,29 +137,30 @@ def main() -> int:
         "co_trained": f"data.episodes=[{{path: {out / 'robot'}, weight: 1, name: robot}}, "
                       f"{{path: {out / 'sim'}, weight: 1, name: sim}}]",
     }
-    report["runs"] = {}
+    report["references"] = {side: expert_references(args.eval_episodes, s, side) for side in ("opposite", "suggested")}
+    report["runs"] = {name: {"eval_sim": {}} for name in runs}
     for name, episodes in runs.items():
         run_dir = out / name
-        train = run(["train", "--config", "configs/real.yaml", "--out", str(run_dir), episodes,
-                     f"trainer.max_steps={args.steps}", f"trainer.val_check_interval={args.steps}",
-                     f"trainer.checkpoint_every_n_steps={args.steps}", f"trainer.seed={s}", *args.override],
-                    run_dir / "train.json")
-        checkpoint = str(run_dir / "checkpoint")
-        r = {"train_seconds": train.get("_seconds"), "val": train.get("metrics", {}),
-             "diagnose": run(["diagnose", "--checkpoint", checkpoint, "--data", str(out / "robot_heldout")],
-                             run_dir / "diagnose.json"),
-             "eval_sim": {}}
-        for side in ("opposite", "suggested"):
-            records = run_dir / f"eval_sim_{side}.jsonl"
-            e = run(["eval-sim", "--checkpoint", checkpoint, "--episodes", str(args.eval_episodes), "--seed", str(s),
-                     "--instruction-side", side, "--records", str(records)], run_dir / f"eval_sim_{side}.json")
+        train = train_run(["train", "--config", "configs/real.yaml", "--out", str(run_dir), episodes,
+                           f"trainer.max_steps={args.steps}", f"trainer.val_check_interval={args.steps}",
+                           f"trainer.checkpoint_every_n_steps={args.steps}", f"trainer.seed={s}", *args.override],
+                          run_dir, args.steps)
+        report["runs"][name].update({"train_seconds": train.get("_seconds"), "val": train.get("metrics", {})})
+        write_report(out, report)
+    for name in runs:
+        report["runs"][name]["diagnose"] = run(
+            ["diagnose", "--checkpoint", str(out / name / "checkpoint"), "--data", str(out / "robot_heldout")],
+            out / name / "diagnose.json")
+        write_report(out, report)
+    for side in ("opposite", "suggested"):
+        for name in runs:
+            records = out / name / f"eval_sim_{side}.jsonl"
+            e = run(["eval-sim", "--checkpoint", str(out / name / "checkpoint"), "--episodes", str(args.eval_episodes),
+                     "--seed", str(s), "--instruction-side", side, "--records", str(records)],
+                    out / name / f"eval_sim_{side}.json")
             e["instructed_side_success"] = instructed_side_success(records)
-            r["eval_sim"][side] = e
-        report["runs"][name] = r
-    report["references"] = {side: expert_references(args.eval_episodes, s, side) for side in ("opposite", "suggested")}
-    tmp = out / "report.json.tmp"
-    tmp.write_text(json.dumps(report, indent=2))
-    os.replace(tmp, out / "report.json")
+            report["runs"][name]["eval_sim"][side] = e
+            write_report(out, report)
     print(json.dumps(report, indent=2))
     return 0
 
