@@ -50,12 +50,16 @@ def render(report: dict) -> str:
              "|---|---|---|---|---|---|",
              f"| the user's report | {REPORT['context_cosine']} | {REPORT['action_difference']} | – | – | – |"]
     for key, label in RUNS.items():
-        d = report["runs"][key]["diagnose"]
+        d = report["runs"].get(key, {}).get("diagnose")
+        if d is None:
+            lines.append(f"| {label} | not run | | | | |")
+            continue
         lat = d["lateral_velocity_by_side"]
         lines.append(f"| {label} | {num(d.get('context_cosine'))} | {num(d['action_difference'])} | "
                      f"{num(lat['left'], signed=True)} | {num(lat['right'], signed=True)} | "
                      f"{num(d.get('mirror_consistency_error'))} |")
-    demo = report["runs"]["co_trained"]["diagnose"]["demo_lateral_velocity_by_side"]
+    demo = next((r["diagnose"]["demo_lateral_velocity_by_side"] for r in report["runs"].values() if "diagnose" in r),
+                {"left": None, "right": None})
     lines += ["", f"The recorded demonstrations' mean lateral velocity: left {num(demo['left'], signed=True)}, "
               f"right {num(demo['right'], signed=True)} m/s (each episode strafes out and back, so the means are "
               "small; the policy's are over both instructions on every frame).", "",
@@ -66,22 +70,25 @@ def render(report: dict) -> str:
               "opposite side: right | opposite: collisions |",
               "|---|---|---|---|---|---|"]
     for key, label in RUNS.items():
-        e = report["runs"][key]["eval_sim"]
+        e = report["runs"].get(key, {}).get("eval_sim", {})
         cells = []
         for setting in ("suggested", "opposite"):
             for side in ("left", "right"):
+                if setting not in e:
+                    cells.append("not run")
+                    continue
                 summary = e[setting].get(side)
                 ok = e[setting]["instructed_side_success"].get(side)
                 cells.append(f"{pct(ok)} ({pct(summary['success_rate'])}) of {summary['episodes']}"
                              if summary else "–")
-        cells.append(pct(e["opposite"]["overall"]["collision_rate"]))
+        cells.append(pct(e["opposite"]["overall"]["collision_rate"]) if "opposite" in e else "not run")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     refs = report["references"]
     for key, label in (("expert", "expert (drives the instructed side)"),
                        ("scene_follower", "scene follower (expert on the suggested side, ignores the instruction)")):
         cells = [pct(refs[setting][key].get(side)) for setting in ("suggested", "opposite") for side in ("left", "right")]
         lines.append(f"| {label} | " + " | ".join(cells) + " | – |")
-    val = report["runs"]["co_trained"]["val"]
+    val = report["runs"].get("co_trained", {}).get("val", {})
     lines += ["", "**Co-trained run, validation metrics per source** (end of training)", "",
               "| source | RMSE (m/s) | context cosine | action difference (m/s) | flip divergence ratio |",
               "|---|---|---|---|---|"]
@@ -90,8 +97,9 @@ def render(report: dict) -> str:
                      f"{num(val.get(f'val/{source}/context_cosine'))} | "
                      f"{num(val.get(f'val/{source}/action_difference'))} | "
                      f"{num(val.get(f'val/{source}/flip_divergence_ratio'))} |")
-    lines += ["", "Wall time (busy shared CPU): " + ", ".join(
-        f"{RUNS[k]} training {report['runs'][k]['train_seconds']:.0f} s" for k in RUNS) + ".", "", END]
+    seconds = {k: report["runs"].get(k, {}).get("train_seconds") for k in RUNS}
+    lines += ["", "Training wall time on the busy shared CPU: " + ", ".join(
+        f"{RUNS[k]} {v:.0f} s" if v else f"{RUNS[k]} not recorded" for k, v in seconds.items()) + ".", "", END]
     return "\n".join(lines)
 
 
