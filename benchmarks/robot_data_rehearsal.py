@@ -115,6 +115,8 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=500, help="optimiser steps of each training run")
     ap.add_argument("--eval-episodes", type=int, default=20, help="eval-sim episodes per instruction side setting")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--runs", nargs="+", choices=("one_sided", "co_trained"), default=["one_sided", "co_trained"],
+                    help="which training runs to do (default both; one alone when time is short)")
     ap.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                     help="a training-config override for both runs (repeatable), e.g. to fit a busy CPU")
     args = ap.parse_args()
@@ -137,6 +139,7 @@ def main() -> int:
         "co_trained": f"data.episodes=[{{path: {out / 'robot'}, weight: 1, name: robot}}, "
                       f"{{path: {out / 'sim'}, weight: 1, name: sim}}]",
     }
+    runs = {name: runs[name] for name in args.runs}
     report["references"] = {side: expert_references(args.eval_episodes, s, side) for side in ("opposite", "suggested")}
     report["runs"] = {name: {"eval_sim": {}} for name in runs}
     for name, episodes in runs.items():
