@@ -145,7 +145,9 @@ def main() -> int:
     for name, episodes in runs.items():
         run_dir = out / name
         train = train_run(["train", "--config", "configs/real.yaml", "--out", str(run_dir), episodes,
-                           f"trainer.max_steps={args.steps}", f"trainer.val_check_interval={args.steps}",
+                           f"trainer.max_steps={args.steps}",
+                           # Lightning stops at max_steps before a validation due on that step
+                           f"trainer.val_check_interval={max(1, args.steps - 1)}",
                            f"trainer.checkpoint_every_n_steps={args.steps}", f"trainer.seed={s}", *args.override],
                           run_dir, args.steps)
         report["runs"][name].update({"train_seconds": train.get("_seconds"), "val": train.get("metrics", {})})
