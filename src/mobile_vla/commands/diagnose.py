@@ -1,12 +1,21 @@
-"""`mobile-vla diagnose`: does the instruction change the action? (the report's measurement)."""
+"""`mobile-vla diagnose`: does the instruction change the action? (the report's measurement).
+
+On paired simulator episodes every figure of :mod:`mobile_vla.eval.grounding`; on episodes
+recorded once per scene (the robot's own, or `sim collect --unpaired`) the figures that need no
+paired labels, and a message naming the ones skipped.
+"""
 
 from __future__ import annotations
 
+import logging
+
+log = logging.getLogger(__name__)
+
 
 def register(sub) -> None:
-    p = sub.add_parser("diagnose", help="instruction-sensitivity diagnostic on paired windows")
+    p = sub.add_parser("diagnose", help="instruction-sensitivity diagnostic (paired or one-sided episodes)")
     p.add_argument("--checkpoint", required=True, help="checkpoint directory")
-    p.add_argument("--data", required=True, help="paired episodes (with counterfactual labels)")
+    p.add_argument("--data", required=True, help="episodes: paired (with counterfactual labels) or one-sided")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--plot", help="write a PNG scatter of predicted vs demonstrated lateral difference")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -16,26 +25,48 @@ def register(sub) -> None:
 def _run(args) -> int:
     from mobile_vla import Policy
     from mobile_vla.cli import emit
-    from mobile_vla.errors import MobileVLAError
     from mobile_vla.eval.grounding import REPORT_BASELINE
     from mobile_vla.eval.offline import evaluate_offline
 
     policy = Policy.from_checkpoint(args.checkpoint)
     result = evaluate_offline(policy, args.data, args.batch_size, progress=not args.json)
-    if not result["grounding"]:
-        raise MobileVLAError(
-            f"{args.data}: no paired labels (counterfactual_actions); record data with `mobile-vla sim collect`"
-        )
-    if args.plot:
+    figures = result["diagnose"]
+    if args.plot and not figures["paired_labels"]:
+        log.warning("--plot skipped: it plots against the mirrored demonstrations, which %s lacks", args.data)
+    elif args.plot:
         from mobile_vla.eval.plots import plot_grounding
 
         p = result["_paired"]
         m = p["mask_mirror"]
         plot_grounding((p["pred"] - p["pred_mirror"])[m][:, 1], (p["target"] - p["target_mirror"])[m][:, 1],
                        args.plot)
-    out = {**result["grounding"], "report_baseline": REPORT_BASELINE}
-    emit(out, args.json, format_grounding(result["grounding"]))
+    out = {**figures, "report_baseline": REPORT_BASELINE}
+    emit(out, args.json, format_diagnose(figures))
     return 0
+
+
+def format_diagnose(d: dict) -> str:
+    """The text report: the grounding figures (or the label-free ones), lateral velocity, mirror consistency."""
+    from mobile_vla.eval.grounding import REPORT_BASELINE as report
+
+    if d["paired_labels"]:
+        lines = [format_grounding(d)]
+    else:
+        lines = ["grounding (instruction vs mirrored instruction, same frames; no paired labels):",
+                 f"  context_cosine        {d.get('context_cosine', float('nan')):.3f}   "
+                 f"(report: {report['context_cosine']})",
+                 f"  action_difference     {d['action_difference']:.3f} m/s (report: {report['action_difference']})"]
+    lat, demo = d["lateral_velocity_by_side"], d["demo_lateral_velocity_by_side"]
+    lines.append(f"  lateral velocity      left {lat['left']:+.3f}  right {lat['right']:+.3f} m/s   "
+                 f"(demonstrations: left {demo['left']:+.3f}  right {demo['right']:+.3f})")
+    if "mirror_consistency_error" in d:
+        lines.append(f"  mirror_consistency_error {d['mirror_consistency_error']:.3f} m/s "
+                     "(flipped frames + mirrored instruction vs mirrored action; 0 = consistent)")
+    if d["skipped"]:
+        lines.append(f"skipped ({next(iter(d['skipped'].values()))}): {', '.join(d['skipped'])}; "
+                     "they compare with the mirrored instruction's demonstration on the same frames "
+                     "(record such data with `mobile-vla sim collect`)")
+    return "\n".join(lines)
 
 
 def format_grounding(g: dict) -> str:

@@ -33,6 +33,9 @@ def register(sub) -> None:
     p.add_argument("--blank-frames", action="store_true",
                    help="show the policy one constant grey image instead of every frame (a policy that sees "
                         "should fall to about the blind baseline)")
+    p.add_argument("--instruction-side", choices=("both", "suggested", "opposite"), default="both",
+                   help="instructions relative to the side each scene suggests (more room): both sides per scene, "
+                        "or once per scene with the suggested side or the opposite one (scene and instruction disagree)")
     p.add_argument("--video", metavar="DIR", help="write a few rollouts as GIFs")
     p.add_argument("--plot", metavar="FILE.png", help="top-down plot of the rollouts")
     p.add_argument("--out", metavar="DIR", help="also write the JSON report to DIR/report.json (what "
@@ -66,7 +69,8 @@ def _run(args) -> int:
         report = evaluate_closed_loop(policy, args.episodes, args.seed, args.strategy,
                                       instructions=args.instructions, video_dir=args.video,
                                       progress=not args.json, task=args.task, scenes=args.scenes,
-                                      baseline=args.baseline, blank_frames=args.blank_frames)
+                                      baseline=args.baseline, blank_frames=args.blank_frames,
+                                      instruction_side=args.instruction_side)
     finally:
         if hasattr(policy, "close"):
             policy.close()
@@ -94,6 +98,8 @@ def format_closed_loop(report: dict) -> str:
     lines = [f"{'':9}{'success':>9}{'collision':>11}{'timeout':>9}{'side acc':>10}{'steps':>7}"]
     for key in ("left", "right", "overall"):
         r = report[key]
+        if r is None:
+            continue
         lines.append(f"{key:9}{r['success_rate']:9.2f}{r['collision_rate']:11.2f}{r['timeout_rate']:9.2f}"
                      f"{r['side_accuracy']:10.2f}{r['mean_steps']:7.1f}")
     lines.append(f"instructions: {report.get('instructions', TRAINING)}")

@@ -37,6 +37,11 @@ def register(sub) -> None:
     c.add_argument("--no-side-fraction", type=float, default=0.0,
                    help="fraction of episodes whose instruction names no side (\"reach the cup\"); "
                         "the expert takes the side the robot is on")
+    c.add_argument("--unpaired", action="store_true",
+                   help="record each scene once, like the robot's data: no counterfactual labels, the robot's "
+                        "instruction, file names and attributes; --episodes counts scenes")
+    c.add_argument("--unpaired-side", choices=("suggested", "random"), default="suggested",
+                   help="with --unpaired: the side the scene suggests (more room), or a random side")
     add_scene_args(c)
     c.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     c.add_argument("--json", action="store_true", help="print the summary as one JSON object")
@@ -81,6 +86,8 @@ def _collect(args: argparse.Namespace) -> int:
     _check(0.0 <= args.beta <= 1.0, f"--beta must be in [0, 1], got {args.beta}")
     _check(0.0 <= args.no_side_fraction <= 1.0,
            f"--no-side-fraction must be a fraction in [0, 1], got {args.no_side_fraction}")
+    _check(not args.unpaired or args.episodes <= 86400, "--unpaired: at most 86400 episodes per seed "
+           "(the file names' time stamps count one second per scene)")
     factory = None
     if args.policy is not None:
         _check(Path(args.policy).is_dir(), f"--policy {args.policy}: not a checkpoint directory")
@@ -90,6 +97,7 @@ def _collect(args: argparse.Namespace) -> int:
         expert=ExpertConfig(style=args.style), noise_fraction=args.noise,
         noise=NoiseConfig(prob=args.noise_prob, std=args.noise_std), beta=args.beta, layout=args.layout,
         task=args.task, scenes=args.scenes, no_side_fraction=args.no_side_fraction,
+        unpaired=args.unpaired_side if args.unpaired else None,
     )
     summary = collect(cfg, workers=args.workers, controller_factory=factory, progress=not args.no_progress)
     text = (f"wrote {summary['written']} episodes to {summary['out']} (skipped {summary['skipped']} existing) "

@@ -16,7 +16,7 @@ end. Item keys (``L = processor.sequence_length``, ``S = processor.config.image_
     cf_action_mask      bool    (W, N)        all False without counterfactual labels
     direction           long    ()            instructed side: 0 left, 1 right, 2 none
     class_labels        long    (W, N)        only with discrete_labels; -100 where masked
-    instruction, episode_id   str
+    instruction, episode_id, source   str  (source: the data source's name, "" when not given)
 
 Tokens come from the processor at construction (each distinct instruction tokenized once);
 there is no fallback: without a processor the dataset refuses to exist. Frames are decoded
@@ -64,6 +64,7 @@ class EpisodeRecord:
     counterfactual: np.ndarray | None  # (T, 3) physical, or None
     image_shape: tuple[int, int, int]
     scene: np.ndarray | None = None  # (T, 4) robot-frame cup/obstacle positions (simulator files)
+    source: str = ""  # the data source it came from (mobile_vla.data.sources)
 
     @property
     def num_frames(self) -> int:
@@ -81,10 +82,13 @@ def resolve_episodes(episodes: Sequence[str | os.PathLike] | str | os.PathLike) 
     return paths
 
 
-def read_records(paths: Sequence[Path]) -> list[EpisodeRecord]:
-    """Validate every episode (raises ``EpisodeError`` naming the file) and keep its labels."""
+def read_records(paths: Sequence[Path], sources: Sequence[str] | None = None) -> list[EpisodeRecord]:
+    """Validate every episode (raises ``EpisodeError`` naming the file) and keep its labels.
+
+    ``sources``: the data source name of each path (default ``""``).
+    """
     records = []
-    for path in paths:
+    for i, path in enumerate(paths):
         ep = read_episode(path, load_images=False)
         records.append(
             EpisodeRecord(
@@ -96,6 +100,7 @@ def read_records(paths: Sequence[Path]) -> list[EpisodeRecord]:
                 counterfactual=ep.counterfactual_actions,
                 image_shape=ep.image_shape,
                 scene=scene_labels(ep.attrs, ep.num_frames),
+                source=sources[i] if sources is not None else "",
             )
         )
     return records
@@ -128,6 +133,7 @@ class MobileVLAH5Dataset(Dataset):
         discrete_labels: add ``class_labels`` (the 9 teleop classes).
         cache: use the on-disk cache of resized frames for large files.
         seed: seeds the per-item augmentation (with :meth:`set_epoch` and the index).
+        sources: the data source name of each episode (a list of files only); items carry it.
     """
 
     def __init__(
@@ -142,6 +148,7 @@ class MobileVLAH5Dataset(Dataset):
         discrete_labels: bool = False,
         cache: bool = True,
         seed: int = 0,
+        sources: Sequence[str] | None = None,
     ):
         if processor is None or getattr(processor, "tokenizer", None) is None:
             raise MobileVLAError(
@@ -167,7 +174,10 @@ class MobileVLAH5Dataset(Dataset):
         self.seed = int(seed)
         self._epoch = 0
 
-        self.records = read_records(resolve_episodes(episodes))
+        paths = resolve_episodes(episodes)
+        if sources is not None and len(sources) != len(paths):
+            raise MobileVLAError(f"sources: {len(sources)} names for {len(paths)} episodes")
+        self.records = read_records(paths, sources)
         # (episode index, window start) for every window.
         self._windows = [
             (i, start)
@@ -217,6 +227,10 @@ class MobileVLAH5Dataset(Dataset):
     @property
     def episode_paths(self) -> list[Path]:
         return [r.path for r in self.records]
+
+    def window_sources(self) -> list[str]:
+        """The data source name of every window ``(len(self),)``, e.g. for a weighted sampler."""
+        return [self.records[i].source for i, _ in self._windows]
 
     def all_actions(self, include_mirrored: bool | None = None) -> np.ndarray:
         """All recorded actions ``(sum T, 3)``, for ``processor.fit_action_stats`` on a training set.
@@ -310,6 +324,7 @@ class MobileVLAH5Dataset(Dataset):
             **self._scene(scene, start, n),
             keys.INSTRUCTION: instruction,
             keys.EPISODE_ID: rec.episode_id,
+            keys.SOURCE: rec.source,
         }
         if self.discrete_labels:
             labels = action_class(chunks)

@@ -27,10 +27,27 @@ from mobile_vla.vocab.instructions import (
     SIDES,
     TRAINING,
     family_templates,
+    other_side,
     sample_instruction,
 )
 
 log = logging.getLogger(__name__)
+
+#: Which instructions each scene is run with, relative to the side the scene suggests (more room):
+#: both sides, only the suggested one, or only the opposite one (where scene and instruction disagree).
+INSTRUCTION_SIDES = ("both", "suggested", "opposite")
+
+
+def instruction_sides(scene, instruction_side: str) -> tuple[str, ...]:
+    """The instructed sides to run ``scene`` with (see :data:`INSTRUCTION_SIDES`)."""
+    from mobile_vla.sim.suggested import suggested_side
+
+    if instruction_side == "both":
+        return SIDES
+    if instruction_side not in INSTRUCTION_SIDES:
+        raise ValueError(f"instruction_side must be one of {INSTRUCTION_SIDES}, got {instruction_side!r}")
+    suggested = suggested_side(scene)
+    return (suggested,) if instruction_side == "suggested" else (other_side(suggested),)
 
 
 def evaluate_closed_loop(
@@ -48,6 +65,7 @@ def evaluate_closed_loop(
     baseline: str | None = None,
     blank_frames: bool = False,
     instructions: str | None = None,
+    instruction_side: str = "both",
 ) -> dict[str, Any]:
     """Run ``episodes`` closed-loop episodes (scenes paired: each scene once per side).
 
@@ -59,6 +77,8 @@ def evaluate_closed_loop(
     templates of every family), a family's held-out part (``paraphrase``, ``relational``,
     ``negated``, ``korean``) or ``no-side`` (no side named: both episodes of a scene get one, and
     the report says which side the robot took). ``heldout_phrasings`` is ``paraphrase``.
+    ``instruction_side``: ``both`` (each scene under both instructions), ``suggested`` or ``opposite``
+    (each scene once, instructed to pass on the side the scene suggests / the other side).
 
     Returns:
         ``{"overall": {...}, "left": {...}, "right": {...}, "records": [...]}`` where each
@@ -98,12 +118,13 @@ def evaluate_closed_loop(
     results, slots, confused = [], [], []
     records: list[dict[str, Any]] = []
     video_dir = Path(video_dir) if video_dir else None
-    num_scenes = (episodes + 1) // 2
-    bar = tqdm(total=num_scenes * 2, desc="eval-sim", unit="ep", disable=not progress)
+    per_scene = 2 if instruction_side == "both" else 1
+    num_scenes = (episodes + per_scene - 1) // per_scene
+    bar = tqdm(total=num_scenes * per_scene, desc="eval-sim", unit="ep", disable=not progress)
     with World(image_size=size) as world:
         for i in range(num_scenes):
             scene = preset.sample(eval_scene_seed(seed, i))
-            for side in SIDES:
+            for side in instruction_sides(scene, instruction_side):
                 if len(results) >= episodes:
                     break
                 instruction = sample_instruction(None if instructions == NO_SIDE else side, rng, target=spec.target,
@@ -114,15 +135,19 @@ def evaluate_closed_loop(
                 results.append(result)
                 slots.append(side)
                 confused.append(other_task_reached(scene, result.poses, spec.target))
-                records.append({**result.to_record(scene), "confused": confused[-1]})
+                records.append({**result.to_record(scene), "confused": confused[-1],
+                                "instruction_side": instruction_side})
                 if want_video:
                     write_gif(result.frames, video_dir / f"rollout_{len(results) - 1:02d}_{side}.gif")
                 bar.update(1)
                 bar.set_postfix(success=f"{np.mean([r.success for r in results]):.2f}")
     bar.close()
     report: dict[str, Any] = {"overall": summarize(results)}
-    for side in SIDES:  # per instructed side; no-side episodes by the slot of their scene pair
-        report[side] = summarize(r for r, slot in zip(results, slots) if slot == side)
+    # Per instructed side (no-side episodes by the slot of their scene pair); with one instruction
+    # per scene a small run may hold no episode of a side.
+    for side in SIDES:
+        mine = [r for r, slot in zip(results, slots) if slot == side]
+        report[side] = summarize(mine) if mine else None
     report["controller"] = baseline or "policy"
     report["blank_frames"] = bool(blank_frames)
     report["instructions"] = instructions
@@ -134,8 +159,9 @@ def evaluate_closed_loop(
     report["seed"] = seed
     report["task"] = task
     report["scenes"] = scenes
+    report["instruction_side"] = instruction_side
     # The evaluation scenes, in order: two runs compare on the same scenes iff these lists match.
-    report["scene_seeds"] = [int(r["scene_seed"]) for r in records[::2]]
+    report["scene_seeds"] = list(dict.fromkeys(int(r["scene_seed"]) for r in records))
     report["records"] = records
     return report
 

@@ -32,6 +32,18 @@ Figures (all means over valid chunk steps):
 way when the instruction flips, scores as high as one that obeys. Read it next to the signed
 ``side_agreement`` figures, which say whether the change points to the instructed side.
 
+Figures that need no paired labels (episodes recorded once per scene, like the robot's own):
+    context_cosine, action_difference  as above, over every valid chunk step of the recorded
+                           episodes (the mirrored instruction's action is predicted, not demonstrated)
+    lateral_velocity_by_side  mean predicted linear_y, m/s, under left and under right instructions
+                           (both instructions on every frame): an obeying policy gives left > 0 > right
+    mirror_consistency_error  mean |mirror(a(flip(frames), mirror(instr))) - a(frames, instr)| per
+                           action element, m/s: the policy on horizontally flipped frames with the
+                           mirrored instruction should output the mirrored action (linear_y negated)
+Without paired labels ``flip_divergence_ratio``, ``side_agreement`` and ``side_agreement_any`` are
+skipped (:data:`NEEDS_PAIRED_LABELS`): each compares with what the *other* instruction's
+demonstration did on the same frames.
+
 Why 0.25 m/s: in the simulator the demonstrations' lateral differences are bimodal. Where the
 sides are chosen (before and beside the cluster) they differ by ≥ 0.5 m/s; the rest are lane-
 keeping corrections under 0.2 m/s, e.g. inside one lane, where the mirrored label backs straight
@@ -42,6 +54,8 @@ such a nudge says nothing about which side the policy chose.
 from __future__ import annotations
 
 import numpy as np
+
+from mobile_vla.data.augment import MIRROR_SIGNS
 
 #: What the user's report measured on the policy whose instruction never reached the action.
 REPORT_BASELINE = {"context_cosine": 0.74, "action_difference": 0.001}
@@ -58,6 +72,9 @@ def cluster_phase(near_x: np.ndarray, far_x: np.ndarray) -> np.ndarray:
     """Phase index into :data:`PHASES` per frame from the cluster's near and far faces' x in the robot frame (m)."""
     near_x, far_x = np.asarray(near_x, np.float64), np.asarray(far_x, np.float64)
     return np.where(near_x > ROBOT_HALF_LENGTH, 0, np.where(far_x < -ROBOT_HALF_LENGTH, 2, 1))
+
+#: The figures that compare with the mirrored instruction's demonstration, so need paired labels.
+NEEDS_PAIRED_LABELS = ("flip_divergence_ratio", "side_agreement", "side_agreement_any")
 
 
 def grounding_metrics(
@@ -85,13 +102,7 @@ def grounding_metrics(
         raise ValueError("no valid paired steps: does the data carry counterfactual_actions?")
     dp = (np.asarray(pred) - np.asarray(pred_mirror))[mask]  # (V, D)
     dd = (np.asarray(demo) - np.asarray(demo_mirror))[mask]
-    out: dict[str, float] = {}
-    if context is not None and context_mirror is not None:
-        a = np.asarray(context, np.float64).reshape(len(context), -1)
-        b = np.asarray(context_mirror, np.float64).reshape(len(context_mirror), -1)
-        cos = (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
-        out["context_cosine"] = float(cos.mean())
-    out["action_difference"] = float(np.abs(dp).mean())
+    out = instruction_metrics(context, context_mirror, pred, pred_mirror, mask)
     demo_gap = float(np.linalg.norm(dd, axis=1).mean())
     out["flip_divergence_ratio"] = float(np.linalg.norm(dp, axis=1).mean() / max(demo_gap, 1e-12))
     agree = np.sign(dp[:, LATERAL]) == np.sign(dd[:, LATERAL])
@@ -111,3 +122,64 @@ def grounding_metrics(
         out["side_agreement_steps_by_phase"] = steps
     out["paired_steps"] = int(mask.sum())
     return out
+
+
+def instruction_metrics(
+    context: np.ndarray | None,
+    context_mirror: np.ndarray | None,
+    pred: np.ndarray,
+    pred_mirror: np.ndarray,
+    mask: np.ndarray,
+) -> dict[str, float]:
+    """The report's two figures, which need no demonstration of the mirrored instruction.
+
+    Args: as :func:`grounding_metrics`; ``mask`` ``(M, N)`` selects the chunk steps compared.
+    Returns ``context_cosine`` (when contexts are given) and ``action_difference``.
+    """
+    mask = np.asarray(mask, bool)
+    if not mask.any():
+        raise ValueError("no valid chunk steps to compare")
+    out: dict[str, float] = {}
+    if context is not None and context_mirror is not None:
+        a = np.asarray(context, np.float64).reshape(len(context), -1)
+        b = np.asarray(context_mirror, np.float64).reshape(len(context_mirror), -1)
+        cos = (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+        out["context_cosine"] = float(cos.mean())
+    out["action_difference"] = float(np.abs((np.asarray(pred) - np.asarray(pred_mirror))[mask]).mean())
+    return out
+
+
+def lateral_velocity_by_side(
+    pred: np.ndarray, pred_mirror: np.ndarray, sides: np.ndarray, mask: np.ndarray
+) -> dict[str, float]:
+    """Mean predicted ``linear_y`` (m/s) under left and under right instructions.
+
+    Args:
+        pred, pred_mirror: ``(M, N, D)`` under each frame's instruction and under its mirror.
+        sides: ``(M,)`` the instruction's side per frame: ``"left"``, ``"right"`` or anything else
+            (no side: left out).
+        mask: ``(M, N)`` valid chunk steps.
+    """
+    sides = np.asarray(sides)
+    mask = np.asarray(mask, bool)
+    sums = {"left": [0.0, 0], "right": [0.0, 0]}
+    for own, other in (("left", "right"), ("right", "left")):
+        rows = sides == own
+        for side, p in ((own, pred), (other, pred_mirror)):
+            lateral = np.asarray(p)[rows][..., LATERAL][mask[rows]]
+            sums[side][0] += float(lateral.sum())
+            sums[side][1] += int(lateral.size)
+    return {side: (total / n if n else float("nan")) for side, (total, n) in sums.items()}
+
+
+def mirror_consistency_error(pred: np.ndarray, pred_flipped_mirror: np.ndarray, mask: np.ndarray) -> float:
+    """Mean |mirror(a(flip(frames), mirror(instr))) - a(frames, instr)| per action element, m/s.
+
+    Args:
+        pred: ``(M, N, D)`` on the frames under their instruction.
+        pred_flipped_mirror: ``(M, N, D)`` on the horizontally flipped frames under the mirrored instruction.
+        mask: ``(M, N)`` valid chunk steps.
+    """
+    signs = MIRROR_SIGNS[: np.shape(pred)[-1]].astype(np.float64)
+    diff = np.asarray(pred_flipped_mirror, np.float64) * signs - np.asarray(pred, np.float64)
+    return float(np.abs(diff[np.asarray(mask, bool)]).mean())

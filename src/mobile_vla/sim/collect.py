@@ -6,6 +6,11 @@ episode contains derives from ``(s, i, side)``, so the output does not depend on
 of workers or on interruptions. Files are written atomically by ``write_episode``; a rerun
 skips episodes whose final file exists and removes stale ``*.h5.tmp`` files of killed runs.
 
+Unpaired (``unpaired``, ``--unpaired``): each scene is recorded once, as the robot's data was —
+on the side the scene suggests (:func:`mobile_vla.sim.suggested.suggested_side`) or on a random
+side — with the robot's instruction, no counterfactual labels, and only the robot's file
+attributes and name pattern (``episode_{stamp}_{N}box_{orient}_{side}_core_{distance}.h5``).
+
 DAgger (``controller_factory``, ``--policy``): at each step the expert's action is executed
 with probability ``beta`` and the policy's otherwise; the recorded ``actions`` are always the
 expert's clean labels at the visited states.
@@ -28,13 +33,18 @@ from mobile_vla.data.episode import Episode, Scenario, format_episode_name, writ
 from mobile_vla.sim.expert import ExpertConfig, NoiseConfig
 from mobile_vla.sim.rollout import Controller, RolloutResult, run_episode
 from mobile_vla.sim.scene import SceneSpec, scene_seed
+from mobile_vla.sim.suggested import suggested_side
 from mobile_vla.sim.tasks import resolve
 from mobile_vla.sim.world import World
-from mobile_vla.vocab.instructions import SIDES, sample_instruction
+from mobile_vla.vocab.instructions import SIDES, canonical_instruction, sample_instruction
 
 log = logging.getLogger(__name__)
 _EPOCH = dt.datetime(2030, 1, 1)  # simulated stamps: far from real recordings, deterministic
 NOISY_ATTEMPTS = 3  # a noisy rollout that collides is retried with fresh noise, then recorded clean
+UNPAIRED_SIDES = ("suggested", "random")  # how an unpaired recording picks its one side
+#: The file attributes the robot's recordings carry (real-robot-h5-format.md); unpaired files get only these.
+ROBOT_ATTRS = ("total_duration", "obstacle_layout_type", "time_period", "collection_datetime",
+               "collection_hour", "collection_minute")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +65,8 @@ class CollectConfig:
         scenes: the scene preset (``sim.tasks.SCENE_PRESETS``; ``None``: the task's default).
         no_side_fraction: fraction of episodes whose instruction names no side ("reach the cup");
             the expert then takes the side the robot is on.
+        unpaired: ``None`` records both sides of every scene; ``"suggested"`` or ``"random"``
+            records each scene once, on that side, in the robot's own layout (see the module doc).
     """
 
     out: Path
@@ -69,27 +81,46 @@ class CollectConfig:
     task: str = "cup"
     scenes: str | None = None
     no_side_fraction: float = 0.0
+    unpaired: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.unpaired not in (None, *UNPAIRED_SIDES):
+            raise ValueError(f"unpaired must be None or one of {UNPAIRED_SIDES}, got {self.unpaired!r}")
 
     @property
     def num_scenes(self) -> int:
-        return (int(self.episodes) + 1) // 2
+        return int(self.episodes) if self.unpaired else (int(self.episodes) + 1) // 2
+
+    def sides(self, scene: SceneSpec) -> tuple[str, ...]:
+        """The sides scene ``scene`` is recorded on."""
+        if self.unpaired == "suggested":
+            return (suggested_side(scene),)
+        if self.unpaired == "random":
+            rng = np.random.default_rng(np.random.SeedSequence([scene.seed, len(SIDES)]))
+            return (SIDES[int(rng.integers(len(SIDES)))],)
+        return SIDES
 
 
 def episode_path(cfg: CollectConfig, index: int, scene: SceneSpec, side: str, tag: str) -> Path:
-    """``episode_{stamp}_{N}box_{hori|vert}_{side}_core_{distance}_{tag}{seed}-{index}.h5``."""
+    """``episode_{stamp}_{N}box_{hori|vert}_{side}_core_{distance}_{tag}{seed}-{index}.h5``
+    (unpaired: the robot's name, without the ``_{tag}{seed}-{index}`` suffix)."""
     scenario = Scenario(side=side, boxes=scene.num_boxes, orientation=scene.orientation, kind="core",
                         distance=scene.distance)
-    return Path(cfg.out) / format_episode_name(scenario, _stamp(index).strftime("%Y%m%d_%H%M%S"),
-                                               suffix=f"{tag}{cfg.seed}-{index:06d}")
+    stamp = _stamp(index, cfg).strftime("%Y%m%d_%H%M%S")
+    suffix = None if cfg.unpaired else f"{tag}{cfg.seed}-{index:06d}"
+    return Path(cfg.out) / format_episode_name(scenario, stamp, suffix=suffix)
 
 
-def _stamp(index: int) -> dt.datetime:
+def _stamp(index: int, cfg: CollectConfig | None = None) -> dt.datetime:
+    if cfg is not None and cfg.unpaired:
+        # The name carries no seed, so the stamp does: a day per base seed, a second per scene.
+        return _EPOCH + dt.timedelta(days=int(cfg.seed) % 2_000_000, seconds=int(index))
     return _EPOCH + dt.timedelta(minutes=int(index))
 
 
 def _episode(cfg: CollectConfig, index: int, scene: SceneSpec, result: RolloutResult, noisy: bool,
              source: str) -> Episode:
-    stamp = _stamp(index)
+    stamp = _stamp(index, cfg)
     attrs: dict[str, Any] = {
         "total_duration": round(result.steps * 0.4, 3),
         "obstacle_layout_type": f"{scene.num_boxes}box_{scene.orientation}",
@@ -115,29 +146,34 @@ def _episode(cfg: CollectConfig, index: int, scene: SceneSpec, result: RolloutRe
         "obstacles": scene.obstacles_array(),  # (n_boxes, 4) x, y, half_x, half_y
         "target_xy": np.asarray(resolve(cfg.task, cfg.scenes)[1].goal(scene, result.side), np.float32),
     }
+    if cfg.unpaired:  # what the robot's files carry, nothing that a robot could not record
+        attrs = {k: attrs[k] for k in ROBOT_ATTRS}
     return Episode(
         images=np.ascontiguousarray(result.frames[..., ::-1]),  # RGB render → BGR on disk
         actions=result.labels,
         instruction=result.instruction,
         attrs=attrs,
-        # A no-side instruction is its own mirror: no counterfactual label exists for it.
-        counterfactual_actions=result.counterfactual if result.side else None,
+        # A no-side instruction is its own mirror, and the robot's own recordings have none: no
+        # counterfactual label exists for either.
+        counterfactual_actions=result.counterfactual if result.side and not cfg.unpaired else None,
     )
 
 
 def record_scene(world: World, cfg: CollectConfig, index: int, controller: Controller | None = None) -> list[Path]:
-    """Record both sides of scene ``index`` (skipping existing files). Returns the paths written."""
+    """Record scene ``index`` on ``cfg.sides`` (skipping existing files). Returns the paths written."""
     _, task, _, preset = resolve(cfg.task, cfg.scenes)
     scene = preset.sample(scene_seed(cfg.seed, index))
     tag = "dag" if controller is not None else "sim"
     written = []
-    for side_index, side in enumerate(SIDES):
+    for side in cfg.sides(scene):
         path = episode_path(cfg, index, scene, side, tag)
         if path.exists():
             continue
-        rng = np.random.default_rng(np.random.SeedSequence([scene.seed, side_index]))
-        no_side = cfg.no_side_fraction > 0 and rng.random() < cfg.no_side_fraction
+        rng = np.random.default_rng(np.random.SeedSequence([scene.seed, SIDES.index(side)]))
+        no_side = not cfg.unpaired and cfg.no_side_fraction > 0 and rng.random() < cfg.no_side_fraction
         instruction = sample_instruction(None if no_side else side, rng, target=task.target)
+        if cfg.unpaired:  # the robot's recordings carry its one instruction
+            instruction = canonical_instruction(side, task.target)
         noisy = controller is None and rng.random() < cfg.noise_fraction
         for attempt in range(NOISY_ATTEMPTS + 1):
             noise = cfg.noise if noisy and attempt < NOISY_ATTEMPTS else None
@@ -182,7 +218,7 @@ def _results(cfg: CollectConfig, todo: list[int], workers: int,
 
 def collect(cfg: CollectConfig, workers: int = 1, controller_factory: Callable[[], Controller] | None = None,
             progress: bool = True) -> dict[str, Any]:
-    """Record ``cfg.episodes`` paired episodes into ``cfg.out``. Returns a summary dict."""
+    """Record ``cfg.episodes`` episodes (paired, or one per scene) into ``cfg.out``. Returns a summary dict."""
     from tqdm import tqdm
 
     out = Path(cfg.out)
@@ -191,15 +227,17 @@ def collect(cfg: CollectConfig, workers: int = 1, controller_factory: Callable[[
         stale.unlink()
     tag = "dag" if controller_factory is not None else "sim"
     preset = resolve(cfg.task, cfg.scenes)[3]
-    todo, skipped = [], 0
+    todo, skipped, total = [], 0, 0
     for i in range(cfg.num_scenes):
         scene = preset.sample(scene_seed(cfg.seed, i))
-        done = sum(episode_path(cfg, i, scene, side, tag).exists() for side in SIDES)
+        sides = cfg.sides(scene)
+        done = sum(episode_path(cfg, i, scene, side, tag).exists() for side in sides)
         skipped += done
-        if done < len(SIDES):
+        total += len(sides)
+        if done < len(sides):
             todo.append(i)
     start, written = time.perf_counter(), []
-    bar = tqdm(total=2 * cfg.num_scenes, initial=skipped, unit="ep", desc="sim collect", disable=not progress)
+    bar = tqdm(total=total, initial=skipped, unit="ep", desc="sim collect", disable=not progress)
     with bar:
         for paths in _results(cfg, todo, workers, controller_factory):
             written += paths
@@ -207,7 +245,7 @@ def collect(cfg: CollectConfig, workers: int = 1, controller_factory: Callable[[
     seconds = time.perf_counter() - start
     return {
         "out": str(out),
-        "episodes": 2 * cfg.num_scenes,
+        "episodes": total,
         "written": len(written),
         "skipped": skipped,
         "seconds": round(seconds, 2),

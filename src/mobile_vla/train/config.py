@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 from mobile_vla.config import apply_overrides, from_dict, load_yaml
+from mobile_vla.data.sources import parse_sources
 from mobile_vla.errors import ConfigError
 from mobile_vla.model.config import ModelConfig, backbone_geometry
 from mobile_vla.model.heads import ACTION_HEADS
@@ -19,7 +21,9 @@ from mobile_vla.processing.processor import ProcessorConfig
 
 @dataclasses.dataclass
 class DataConfig:
-    episodes: str = "data/sim"  # folder (searched recursively) or one episode file
+    # A folder (searched recursively) or episode file, a list of them, or weighted sources
+    # [{path, weight, name}, ...] (mobile_vla.data.sources).
+    episodes: Any = "data/sim"
     val_fraction: float = 0.1
     split_seed: int = 0
     batch_size: int = 8
@@ -87,6 +91,7 @@ class TrainConfig:
                 )
         if self.trainer.strategy not in ("auto", "ddp", "ddp_spawn", "fsdp", "ddp_find_unused_parameters_true"):
             raise ConfigError(f"trainer.strategy: expected auto | ddp | ddp_spawn | fsdp, got {self.trainer.strategy!r}")
+        parse_sources(self.data.episodes)
         if not 0.0 <= self.data.val_fraction < 1.0:
             raise ConfigError(f"data.val_fraction: expected [0, 1), got {self.data.val_fraction}")
 

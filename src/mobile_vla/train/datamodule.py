@@ -1,5 +1,9 @@
 """The Lightning DataModule: split by scene, fit the processor on the train split, build datasets.
 
+Several data sources (``data.episodes``, :mod:`mobile_vla.data.sources`) are split one by one;
+with weights, training windows are drawn by a seeded weighted sampler so that each source
+supplies its share of the batches.
+
 The one :class:`Processor` (fitted here, on the TRAIN split's actions only) is handed to both
 datasets and saved with every checkpoint, so training and serving cannot disagree.
 """
@@ -9,9 +13,11 @@ from __future__ import annotations
 import logging
 
 import lightning as L
-from torch.utils.data import DataLoader
+import torch
+from torch.utils.data import DataLoader, WeightedRandomSampler
 
 from mobile_vla.data.dataset import MobileVLAH5Dataset, action_stats, resolve_episodes
+from mobile_vla.data.sources import is_weighted, parse_sources, window_weights
 from mobile_vla.data.split import split_episodes
 from mobile_vla.errors import MobileVLAError
 from mobile_vla.model.heads import ACTION_HEADS
@@ -26,18 +32,28 @@ class MobileVLADataModule(L.LightningDataModule):
         super().__init__()
         self.config = config
         self.processor = processor
-        self.train_paths, self.val_paths = self._split()
+        self.sources = parse_sources(config.data.episodes)
+        self.train_paths, self.val_paths, self._source_of = self._split()
         self.train_set: MobileVLAH5Dataset | None = None
         self.val_set: MobileVLAH5Dataset | None = None
 
     def _split(self):
         d = self.config.data
-        paths = resolve_episodes(d.episodes)
-        if not paths:
-            raise MobileVLAError(f"data.episodes={d.episodes!r}: no episode files found")
-        train, val = split_episodes(paths, d.val_fraction, d.split_seed)
-        log.info("split: %d train / %d val episodes", len(train), len(val))
-        return train, val
+        train, val, source_of = [], [], {}
+        for source in self.sources:
+            paths = resolve_episodes(source.path)
+            if not paths:
+                raise MobileVLAError(f"data.episodes: source {source.name!r} ({source.path}): no episode files found")
+            for path in paths:
+                if path in source_of:
+                    raise MobileVLAError(f"data.episodes: {path} is in both source {source_of[path]!r} "
+                                         f"and source {source.name!r}")
+                source_of[path] = source.name
+            t, v = split_episodes(paths, d.val_fraction, d.split_seed)
+            train += t
+            val += v
+            log.info("split %s: %d train / %d val episodes", source.name, len(t), len(v))
+        return sorted(train), sorted(val), source_of
 
     def fit_processor(self) -> None:
         """Fit action statistics on the training split (mirrored actions too when mirroring)."""
@@ -50,7 +66,7 @@ class MobileVLADataModule(L.LightningDataModule):
             paths, self.processor, window_size=h.window_size, fwd_pred_next_n=h.fwd_pred_next_n,
             window_stride=d.window_stride, mirror_prob=d.mirror_prob if train else 0.0,
             color_jitter=d.color_jitter if train else 0.0, discrete_labels=ACTION_HEADS.get(h.type).needs_class_labels,
-            cache=d.cache, seed=d.seed,
+            cache=d.cache, seed=d.seed, sources=[self._source_of[p] for p in paths],
         )
 
     def setup(self, stage: str | None = None) -> None:
@@ -62,9 +78,15 @@ class MobileVLADataModule(L.LightningDataModule):
 
     def _loader(self, dataset: MobileVLAH5Dataset, shuffle: bool) -> DataLoader:
         d = self.config.data
-        return DataLoader(dataset, batch_size=d.batch_size, shuffle=shuffle, num_workers=d.num_workers,
-                          collate_fn=dataset.collater, drop_last=shuffle and len(dataset) > d.batch_size,
-                          persistent_workers=d.num_workers > 0)
+        sampler = None
+        if shuffle and is_weighted(self.sources):
+            # An epoch draws as many windows as the set holds, each source by its weight.
+            weights = window_weights(dataset.window_sources(), self.sources)
+            sampler = WeightedRandomSampler(weights, num_samples=len(dataset), replacement=True,
+                                            generator=torch.Generator().manual_seed(d.seed))
+        return DataLoader(dataset, batch_size=d.batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+                          num_workers=d.num_workers, collate_fn=dataset.collater,
+                          drop_last=shuffle and len(dataset) > d.batch_size, persistent_workers=d.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, shuffle=True)

@@ -8,7 +8,8 @@ import lightning as L
 import numpy as np
 import torch
 
-from mobile_vla.eval.offline import grounding_from_paired, paired_outputs
+from mobile_vla.data.sources import parse_sources
+from mobile_vla.eval.offline import grounding_from_paired, paired_outputs, select_frames, source_metrics
 from mobile_vla.model.vla import MobileVLA, VLAOutput
 from mobile_vla.processing.processor import Processor
 from mobile_vla.train.config import OptimConfig, TrainConfig
@@ -56,6 +57,8 @@ class MobileVLAModule(L.LightningModule):
         self.processor = processor
         self.model = model
         self._val_sums = torch.zeros(3)
+        # With several data sources, validation also reports every metric per source.
+        self._per_source = len(parse_sources(config.data.episodes)) > 1
 
     def _log_losses(self, prefix: str, losses: dict[str, torch.Tensor], batch_size: int, on_step: bool) -> None:
         for name, value in losses.items():
@@ -79,7 +82,8 @@ class MobileVLAModule(L.LightningModule):
         losses, out = self.model.compute_losses(batch)
         self._log_losses("val", losses, batch[keys.PIXEL_VALUES].shape[0], on_step=False)
         self._val_sums += torch.stack(velocity_errors(out, batch, self.processor))
-        if bool(batch[keys.CF_ACTION_MASK].any()):  # the grounding diagnostic needs counterfactual labels
+        # The grounding diagnostic needs counterfactual labels; per-source figures need every batch.
+        if self._per_source or bool(batch[keys.CF_ACTION_MASK].any()):
             self._val_pairs.append(paired_outputs(self.model, self.processor, batch))
 
     def on_validation_epoch_end(self) -> None:
@@ -98,6 +102,14 @@ class MobileVLAModule(L.LightningModule):
                 for key, value in figures.items():
                     if key != "paired_steps" and np.isfinite(value):
                         self.log(f"val/{key}", float(value), rank_zero_only=True)
+            if self._per_source and "source" in pairs:
+                for source in sorted(set(pairs["source"].tolist())):
+                    rows = pairs["source"] == source
+                    if not pairs["mask"][rows].any():
+                        continue
+                    for key, value in source_metrics(select_frames(pairs, rows)).items():
+                        if np.isfinite(value):
+                            self.log(f"val/{source}/{key}", float(value), rank_zero_only=True)
 
     def configure_optimizers(self):
         o = self.config.optim

@@ -10,7 +10,7 @@ Shapes per item (``W`` window, ``N`` chunk, ``D`` action dims, ``L`` tokens, ``S
     DIRECTION         long    ()  DIRECTION_IDS[side] or DIRECTION_NONE
     CLASS_LABELS      long    (W, N)  discrete heads only
     SCENE             float32 (W, len(SCENE_LABELS));  SCENE_MASK bool (W,)
-    INSTRUCTION, EPISODE_ID   str
+    INSTRUCTION, EPISODE_ID, SOURCE   str  (SOURCE: the data source's name)
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ SCENE = "scene"
 SCENE_MASK = "scene_mask"
 INSTRUCTION = "instruction"
 EPISODE_ID = "episode_id"
+SOURCE = "source"
 
 DIRECTION_IDS = {"left": 0, "right": 1}
 DIRECTION_NONE = 2  # the instruction names no side
