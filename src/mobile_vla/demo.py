@@ -19,12 +19,13 @@ import json
 import logging
 import math
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from mobile_vla.config import from_dict
-from mobile_vla.jsonio import write_json
+from mobile_vla.jsonio import write_json, write_text_atomic
 from mobile_vla.sim.expert import ExpertConfig
 
 log = logging.getLogger(__name__)
@@ -142,9 +143,9 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
         "checkpoint": str(final),
         "config": dataclasses.asdict(cfg),
     }
-    (out / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in closed["records"]))
+    write_text_atomic(out / "records.jsonl", "".join(json.dumps(r) + "\n" for r in closed["records"]))
     write_json(out / "report.json", report)
-    (out / "report.md").write_text(render_markdown(report))
+    write_text_atomic(out / "report.md", render_markdown(report))
     return report
 
 
@@ -175,12 +176,12 @@ def _train(train_cfg, out: Path, resume: Path | None, progress: bool) -> Path:
 
 
 def _publish(src: Path, dst: Path) -> None:
-    """Copy the final checkpoint to ``dst`` atomically."""
-    tmp = dst.with_name(dst.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp, ignore=shutil.ignore_patterns("trainer.ckpt"))
-    shutil.rmtree(dst, ignore_errors=True)
-    tmp.rename(dst)
+    """Copy the final checkpoint (without its training state) to ``dst`` atomically."""
+    from mobile_vla.policy.checkpoint import publish_directory
+
+    version = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
+    shutil.copytree(src, version, ignore=shutil.ignore_patterns("trainer.ckpt"), dirs_exist_ok=True)
+    publish_directory(version, dst)
 
 
 def _train_windows(train_cfg, policy) -> int:

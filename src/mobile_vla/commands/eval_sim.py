@@ -49,9 +49,9 @@ def _run(args) -> int:
             policy.close()
     records = report.pop("records")
     if args.records:
-        from pathlib import Path
+        from mobile_vla.jsonio import write_text_atomic
 
-        Path(args.records).write_text("".join(json.dumps(r) + "\n" for r in records))
+        write_text_atomic(args.records, "".join(json.dumps(r) + "\n" for r in records))
     if args.plot:
         from mobile_vla.sim.plot import plot_trajectories
 
