@@ -1,6 +1,7 @@
 """The end-to-end demo on the embedded default: simulate, train, evaluate, report.
 
-Stages (each skipped when its output already exists, so an interrupted demo resumes):
+Stages (a rerun with the same settings reuses finished stages and continues an interrupted one;
+other settings stop with an error naming them unless ``--force-restart``; see fingerprint.py):
 
 1. collect paired simulator episodes (every scene with a left and a right instruction,
    half of them with perturbed-and-recovered demonstrations);
@@ -52,12 +53,35 @@ class DemoConfig:
     train_overrides: list[str] = dataclasses.field(default_factory=list)  # KEY=VALUE on the train config
 
 
-def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
-    """Run every stage; returns the report dict (also written to ``<out>/report.json``)."""
+# What the demo writes under ``out`` (deleted by force_restart).
+OUTPUTS = ("data", "train_*", "heldout", "checkpoint", ".checkpoint.*", "report.json", "report.md",
+           "records.jsonl", "*.png")
+# Settings that do not shape what a rerun would resume, and why:
+FINGERPRINT_EXEMPT = (
+    "out",  # where, not what
+    "workers",  # collection output is independent of the number of processes
+    "eval_episodes", "heldout_episodes", "strategy",  # evaluation only; it is rerun every time
+)
+
+
+def demo_fingerprint(cfg: DemoConfig) -> dict[str, Any]:
+    from mobile_vla.fingerprint import fingerprint
+
+    return fingerprint(dataclasses.asdict(cfg), FINGERPRINT_EXEMPT)
+
+
+def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False) -> dict[str, Any]:
+    """Run every stage; returns the report dict (also written to ``<out>/report.json``).
+
+    A rerun with the same settings resumes (finished stages are reused, an interrupted one
+    continues); with other settings it raises FingerprintMismatch unless ``force_restart``.
+    """
+    from mobile_vla.fingerprint import claim
     from mobile_vla.train.config import load_train_config
 
     start = time.perf_counter()
     out = Path(cfg.out)
+    claim(out, demo_fingerprint(cfg), OUTPUTS, force_restart)
     data_root = out / "data"
     timings: dict[str, float] = {}
 
@@ -72,7 +96,11 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
           cfg.expert, progress=progress)
     train_cfg = load_train_config(cfg.train_config, [
         f"data.episodes={data_root}", f"trainer.max_steps={cfg.train_steps}", f"trainer.seed={cfg.seed}",
-        f"data.split_seed={cfg.seed}", *cfg.train_overrides,
+        f"data.split_seed={cfg.seed}",
+        # one warm-up + cosine over the whole job, so DAgger rounds continue its decay
+        f"optim.schedule_steps={cfg.train_steps + cfg.dagger_rounds * cfg.dagger_steps}",
+        "trainer.checkpoint_every_n_steps=100",  # an interrupted demo loses at most 100 steps
+        *cfg.train_overrides,
     ])
     checkpoint = timed("train", _train, train_cfg, out / "train_0", None, progress)
     total_steps = cfg.train_steps
@@ -92,8 +120,8 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
     from mobile_vla.eval.plots import plot_grounding, plot_training_curves
 
     policy = Policy.from_checkpoint(final)
-    # Offline metrics on scenes that no training round saw (the validation split is re-drawn as
-    # DAgger adds data, so it is not held out across rounds). Kept outside data_root.
+    # Offline metrics on fresh scenes from their own seed stream, kept outside data_root (the
+    # validation split is stable across DAgger rounds, but it only covers a tenth of the scenes).
     heldout_dir = out / "heldout"
     timed("collect_heldout", _collect, heldout_dir, 2 * cfg.heldout_scenes, cfg.seed + 104729, cfg.workers, 0.0,
           cfg.expert, progress=progress)
@@ -166,12 +194,7 @@ def _collect(out: Path, episodes: int, seed: int, workers: int, noise_fraction: 
 def _train(train_cfg, out: Path, resume: Path | None, progress: bool) -> Path:
     from mobile_vla.train.api import train
 
-    done = out / "checkpoint"
-    if (done / "trainer_state.json").is_file():
-        state = json.loads((done / "trainer_state.json").read_text())
-        if int(state.get("step", -1)) >= train_cfg.trainer.max_steps:
-            log.info("demo: %s already trained (step %s); reusing it", done, state.get("step"))
-            return done
+    # train() reuses a finished checkpoint in ``out`` and continues an interrupted one.
     return train(train_cfg, out, resume=resume, trainer_kwargs={"enable_progress_bar": progress})
 
 

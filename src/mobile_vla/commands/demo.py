@@ -10,6 +10,8 @@ def register(sub) -> None:
     p = sub.add_parser("demo", help="collect simulator data, train the tiny model, evaluate, write a report")
     p.add_argument("--out", default=None, help="output folder (default outputs/demo)")
     p.add_argument("--seed", type=int, default=None, help="seed for data, training and evaluation (default 0)")
+    p.add_argument("--force-restart", action="store_true",
+                   help="delete the outputs of an earlier demo with other settings in --out and start over")
     p.add_argument("--json", action="store_true", help="print report.json's headline figures as JSON")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="demo settings, e.g. scenes=40 train_steps=300 'train_overrides=[optim.lr=0.002]'")
@@ -22,7 +24,7 @@ def _run(args) -> int:
 
     cfg = load_demo_config(args.overrides, args.out, args.seed)
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the result (Lightning prints tables)
-        report = run_demo(cfg, progress=not args.json)
+        report = run_demo(cfg, progress=not args.json, force_restart=args.force_restart)
     headline = {k: report[k] for k in ("success_left", "success_right", "collision_rate", "side_accuracy",
                                        "flip_divergence_ratio", "side_agreement", "train_windows",
                                        "wall_minutes", "checkpoint")}

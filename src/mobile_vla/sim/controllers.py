@@ -15,6 +15,13 @@ class PolicyControllerFactory:
     checkpoint: str
     strategy: str = "first"
 
+    def fingerprint(self) -> dict:
+        """What a collection driven by this policy depends on: its weights, not just its path."""
+        from mobile_vla.fingerprint import weights_digest
+
+        return {"checkpoint": self.checkpoint, "weights_sha256": weights_digest(self.checkpoint),
+                "strategy": self.strategy}
+
     def __call__(self) -> PolicyController:
         import torch
 

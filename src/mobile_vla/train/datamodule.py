@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader
 
 from mobile_vla.data.dataset import MobileVLAH5Dataset, action_stats, resolve_episodes
@@ -17,6 +18,7 @@ from mobile_vla.errors import MobileVLAError
 from mobile_vla.model.heads import ACTION_HEADS
 from mobile_vla.processing.processor import Processor
 from mobile_vla.train.config import TrainConfig
+from mobile_vla.train.sampling import ResumableBatchSampler
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +63,20 @@ class MobileVLADataModule(L.LightningDataModule):
             self.val_set = self._dataset(self.val_paths, train=False) if self.val_paths else None
 
     def _loader(self, dataset: MobileVLAH5Dataset, shuffle: bool) -> DataLoader:
-        d = self.config.data
-        return DataLoader(dataset, batch_size=d.batch_size, shuffle=shuffle, num_workers=d.num_workers,
-                          collate_fn=dataset.collater, drop_last=shuffle and len(dataset) > d.batch_size,
-                          persistent_workers=d.num_workers > 0)
+        d, t = self.config.data, self.config.trainer
+        drop_last = shuffle and len(dataset) > d.batch_size
+        # Its own generator: creating an iterator draws worker seeds from it, not from the global
+        # RNG, so a validation pass or a resume does not shift dropout or augmentation draws.
+        generator = torch.Generator().manual_seed(t.seed)
+        common = dict(num_workers=d.num_workers, collate_fn=dataset.collater, persistent_workers=d.num_workers > 0,
+                      generator=generator)
+        if shuffle and t.devices * t.num_nodes == 1:
+            sampler = ResumableBatchSampler(len(dataset), d.batch_size, t.seed, drop_last)
+            trainer = getattr(self, "trainer", None)
+            if trainer is not None:  # resumed: continue at the batch the checkpoint reached
+                sampler.resume_at(trainer.global_step * t.accumulate_grad_batches)
+            return DataLoader(dataset, batch_sampler=sampler, **common)
+        return DataLoader(dataset, batch_size=d.batch_size, shuffle=shuffle, drop_last=drop_last, **common)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, shuffle=True)
