@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,9 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: str | 
     )
     kwargs.update(trainer_kwargs or {})
     trainer = L.Trainer(**kwargs)
+    # The training sampler resumes at the checkpoint's batch (train/sampling.py); Lightning cannot
+    # see that and warns that a mid-epoch resume is unreliable.
+    warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
     log.info("training %s: %d trainable / %d parameters", config.model.backbone.preset,
              sum(p.numel() for p in model.parameters() if p.requires_grad), sum(p.numel() for p in model.parameters()))
     trainer.fit(module, datamodule=data, ckpt_path=lightning_state, weights_only=True)
