@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from mobile_vla.eval.grounding import LATERAL, grounding_metrics
+from mobile_vla.eval.grounding import LATERAL, grounding_metrics, require_finite
 from mobile_vla.vocab import batch as keys
 from mobile_vla.vocab.actions import POLICY_ACTION_NAMES, action_class
 from mobile_vla.vocab.batch import CF_PREFIX
@@ -79,6 +79,9 @@ def grounding_from_paired(p: dict[str, np.ndarray]) -> dict[str, float]:
 def action_metrics(p: dict[str, np.ndarray]) -> dict[str, Any]:
     """MAE and true RMSE per action dimension (whole chunk and first action), direction and
     9-class agreement of the first action."""
+    require_finite(p["mask"], pred=p["pred"], target=p["target"])
+    if not np.asarray(p["mask"], bool)[:, 0].any():
+        raise ValueError("no valid first actions to score")
     out: dict[str, Any] = {}
     err = p["pred"] - p["target"]  # (M, N, D)
     for scope, e, m in (("chunk", err, p["mask"]), ("first", err[:, :1], p["mask"][:, :1])):
