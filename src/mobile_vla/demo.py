@@ -27,6 +27,7 @@ from typing import Any
 
 from mobile_vla.config import from_dict
 from mobile_vla.jsonio import write_json, write_text_atomic
+from mobile_vla.provenance import environment
 from mobile_vla.sim.expert import ExpertConfig
 
 log = logging.getLogger(__name__)
@@ -170,6 +171,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False
         "figures": figures,
         "checkpoint": str(final),
         "config": dataclasses.asdict(cfg),
+        "environment": environment(),  # versions, CPU capability, threads: what else the figures depend on
     }
     write_text_atomic(out / "records.jsonl", "".join(json.dumps(r) + "\n" for r in closed["records"]))
     write_json(out / "report.json", report)
