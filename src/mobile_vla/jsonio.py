@@ -65,7 +65,8 @@ def commit_tmp(tmp: str | Path, path: str | Path) -> Path:
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     path = Path(path)
-    tmp = tmp_path(path)
+    # per process: the ranks of a distributed run may write the same file (same content) at once
+    tmp = path.with_name(f"{path.name}.{os.getpid()}{TMP_SUFFIX}")
     try:
         with open(tmp, "wb") as f:
             f.write(data)
