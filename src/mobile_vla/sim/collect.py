@@ -187,7 +187,9 @@ def collect_fingerprint(cfg: CollectConfig, controller_factory: Callable[[], Con
     settings = dataclasses.asdict(cfg)
     settings["scenes"] = resolve(cfg.task, cfg.scenes)[2]
     identify = getattr(controller_factory, "fingerprint", None)
-    settings["policy"] = (identify() if identify else repr(controller_factory)) if controller_factory else None
+    kind = controller_factory if isinstance(controller_factory, type) else type(controller_factory)
+    name = getattr(controller_factory, "__qualname__", None) or f"{kind.__module__}.{kind.__qualname__}"
+    settings["policy"] = (identify() if identify else name) if controller_factory else None
     return fingerprint(settings, FINGERPRINT_EXEMPT)
 
 
