@@ -69,3 +69,57 @@ def test_channel_order_and_metadata(policy):
     assert meta["chunk_size"] == 4 and meta["window_size"] == policy.window_size and meta["image_size"] == 56
     # untrained checkpoint: ±1.15 m/s statistics, outputs inside the Tanh-bounded physical range
     assert np.abs(rgb).max() <= 1.15 * 1.1 + 1e-5
+
+
+def _script(seed: int, instruction: str, reset_at: int, new_instruction: str | None) -> list[tuple]:
+    """A session's life: 6 steps with a reset (maybe to another instruction) before step ``reset_at``."""
+    ops: list[tuple] = [("new", instruction)]
+    for t, frame in enumerate(frames(6, seed)):
+        if t == reset_at:
+            ops.append(("reset", new_instruction))
+        ops.append(("step", frame))
+    return ops
+
+
+def _run(policy, scripts: dict[str, list[tuple]], order: list[str]) -> dict[str, list[np.ndarray]]:
+    """Execute the scripts' operations, taking the next one of session ``order[i]`` at turn i."""
+    sessions, outputs, cursor = {}, {name: [] for name in scripts}, {name: 0 for name in scripts}
+    for name in order:
+        op, arg = scripts[name][cursor[name]]
+        cursor[name] += 1
+        if op == "new":
+            sessions[name] = policy.new_session(arg)
+        elif op == "reset":
+            sessions[name].reset(instruction=arg)
+        else:
+            outputs[name].append(sessions[name].step(arg))
+    assert all(cursor[n] == len(s) for n, s in scripts.items())
+    return outputs
+
+
+def test_interleaved_sessions_equal_each_alone(policy):
+    """Two sessions stepped and reset in interleaved orders give what each gives alone."""
+    scripts = {"a": _script(1, LEFT, 3, None), "b": _script(2, RIGHT, 2, LEFT)}
+    alone = {name: _run(policy, {name: s}, [name] * len(s))[name] for name, s in scripts.items()}
+    n_a, n_b = len(scripts["a"]), len(scripts["b"])
+    rng = np.random.default_rng(0)
+    orders = [["a", "b"] * n_a, ["b", "a"] * n_a, list(rng.permutation(["a"] * n_a + ["b"] * n_b))]
+    for order in orders:
+        together = _run(policy, scripts, _interleave(order, n_a, n_b))
+        for name in scripts:
+            for got, expected in zip(together[name], alone[name], strict=True):
+                np.testing.assert_array_equal(got, expected)
+    # with a window, history matters: frame 4 after frame 3 differs from frame 4 alone
+    if policy.window_size > 1:
+        fresh = _run(policy, {"a": [scripts["a"][0], scripts["a"][6]]}, ["a", "a"])["a"][0]
+        assert not np.array_equal(alone["a"][4], fresh)
+
+
+def _interleave(order: list[str], n_a: int, n_b: int) -> list[str]:
+    """``order`` trimmed to ``n_a`` a's and ``n_b`` b's, the rest appended."""
+    out, left = [], {"a": n_a, "b": n_b}
+    for x in order:
+        if left[x]:
+            out.append(x)
+            left[x] -= 1
+    return out + ["a"] * left["a"] + ["b"] * left["b"]

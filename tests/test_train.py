@@ -89,7 +89,8 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path, episodes):
         a = model(batch["pixel_values"], batch_tokens(batch))
         b = loaded(batch["pixel_values"], batch_tokens(batch))
     torch.testing.assert_close(a.actions, b.actions, rtol=0, atol=0)
-    assert not list(tmp_path.glob(".ckpt*"))  # no temp dirs left behind
+    # the published version is the only hidden directory: no temporaries left behind
+    assert [p.name for p in tmp_path.glob(".ckpt*")] == [(tmp_path / "ckpt").resolve().name]
 
 
 def test_load_rejects_mismatched_weights(tmp_path, episodes):

@@ -3,7 +3,8 @@
 Every stage draws its scenes from one scene preset (``scenes``, default: the cup task's
 default, ``varied``); ``num_scenes`` is how many paired scenes are collected for training.
 
-Stages (each skipped when its output already exists, so an interrupted demo resumes):
+Stages (a rerun with the same settings reuses finished stages and continues an interrupted one;
+other settings stop with an error naming them unless ``--force-restart``; see fingerprint.py):
 
 1. collect paired simulator episodes (every scene with a left and a right instruction,
    half of them with perturbed-and-recovered demonstrations);
@@ -25,13 +26,15 @@ import json
 import logging
 import math
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from mobile_vla.config import from_dict
 from mobile_vla.errors import ConfigError
-from mobile_vla.jsonio import write_json
+from mobile_vla.jsonio import write_json, write_text_atomic
+from mobile_vla.provenance import environment
 from mobile_vla.sim.expert import ExpertConfig
 
 log = logging.getLogger(__name__)
@@ -63,12 +66,36 @@ class DemoConfig:
     train_overrides: list[str] = dataclasses.field(default_factory=list)  # KEY=VALUE on the train config
 
 
-def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
-    """Run every stage; returns the report dict (also written to ``<out>/report.json``)."""
+# What the demo writes under ``out`` (deleted by force_restart).
+OUTPUTS = ("data", "train_*", "heldout", "checkpoint", ".checkpoint.*", "report.json", "report.md",
+           "records.jsonl", "*.png")
+# Settings that do not shape what a rerun would resume, and why:
+FINGERPRINT_EXEMPT = (
+    "out",  # where, not what
+    "workers",  # collection output is independent of the number of processes
+    "eval_episodes", "heldout_episodes", "strategy",  # evaluation only; it is rerun every time
+    "family_episodes", "mixed_episodes",
+)
+
+
+def demo_fingerprint(cfg: DemoConfig) -> dict[str, Any]:
+    from mobile_vla.fingerprint import fingerprint
+
+    return fingerprint(dataclasses.asdict(cfg), FINGERPRINT_EXEMPT)
+
+
+def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False) -> dict[str, Any]:
+    """Run every stage; returns the report dict (also written to ``<out>/report.json``).
+
+    A rerun with the same settings resumes (finished stages are reused, an interrupted one
+    continues); with other settings it raises FingerprintMismatch unless ``force_restart``.
+    """
+    from mobile_vla.fingerprint import claim
     from mobile_vla.train.config import load_train_config
 
     start = time.perf_counter()
     out = Path(cfg.out)
+    claim(out, demo_fingerprint(cfg), OUTPUTS, force_restart)
     data_root = out / "data"
     timings: dict[str, float] = {}
 
@@ -95,7 +122,11 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
               no_side_fraction=cfg.no_side_fraction)
     train_cfg = load_train_config(cfg.train_config, [
         f"data.episodes={data_root}", f"trainer.max_steps={cfg.train_steps}", f"trainer.seed={cfg.seed}",
-        f"data.split_seed={cfg.seed}", *cfg.train_overrides,
+        f"data.split_seed={cfg.seed}",
+        # one warm-up + cosine over the whole job, so DAgger rounds continue its decay
+        f"optim.schedule_steps={cfg.train_steps + cfg.dagger_rounds * cfg.dagger_steps}",
+        "trainer.checkpoint_every_n_steps=100",  # an interrupted demo loses at most 100 steps
+        *cfg.train_overrides,
     ])
     checkpoint = timed("train", _train, train_cfg, out / "train_0", None, progress)
     total_steps = cfg.train_steps
@@ -117,8 +148,8 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
     from mobile_vla.eval.plots import plot_grounding, plot_training_curves
 
     policy = Policy.from_checkpoint(final)
-    # Offline metrics on scenes that no training round saw (the validation split is re-drawn as
-    # DAgger adds data, so it is not held out across rounds). Kept outside data_root.
+    # Offline metrics on fresh scenes from their own seed stream, kept outside data_root (the
+    # validation split is stable across DAgger rounds, but it only covers a tenth of the scenes).
     heldout_dir = out / "heldout"
     timed("collect_heldout", _collect, heldout_dir, 2 * cfg.heldout_scenes, cfg.seed + 104729, cfg.workers, 0.0,
           cfg.expert, progress=progress, scenes=preset)
@@ -181,10 +212,11 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
         "figures": figures,
         "checkpoint": str(final),
         "config": dataclasses.asdict(cfg),
+        "environment": environment(),  # versions, CPU capability, threads: what else the figures depend on
     }
-    (out / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in closed["records"]))
+    write_text_atomic(out / "records.jsonl", "".join(json.dumps(r) + "\n" for r in closed["records"]))
     write_json(out / "report.json", report)
-    (out / "report.md").write_text(render_markdown(report))
+    write_text_atomic(out / "report.md", render_markdown(report))
     return report
 
 
@@ -235,22 +267,17 @@ def _collect(out: Path, episodes: int, seed: int, workers: int, noise_fraction: 
 def _train(train_cfg, out: Path, resume: Path | None, progress: bool) -> Path:
     from mobile_vla.train.api import train
 
-    done = out / "checkpoint"
-    if (done / "trainer_state.json").is_file():
-        state = json.loads((done / "trainer_state.json").read_text())
-        if int(state.get("step", -1)) >= train_cfg.trainer.max_steps:
-            log.info("demo: %s already trained (step %s); reusing it", done, state.get("step"))
-            return done
+    # train() reuses a finished checkpoint in ``out`` and continues an interrupted one.
     return train(train_cfg, out, resume=resume, trainer_kwargs={"enable_progress_bar": progress})
 
 
 def _publish(src: Path, dst: Path) -> None:
-    """Copy the final checkpoint to ``dst`` atomically."""
-    tmp = dst.with_name(dst.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp, ignore=shutil.ignore_patterns("trainer.ckpt"))
-    shutil.rmtree(dst, ignore_errors=True)
-    tmp.rename(dst)
+    """Copy the final checkpoint (without its training state) to ``dst`` atomically."""
+    from mobile_vla.policy.checkpoint import publish_directory
+
+    version = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
+    shutil.copytree(src, version, ignore=shutil.ignore_patterns("trainer.ckpt"), dirs_exist_ok=True)
+    publish_directory(version, dst)
 
 
 def _train_windows(train_cfg, policy) -> int:

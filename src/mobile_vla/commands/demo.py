@@ -12,6 +12,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=None, help="seed for data, training and evaluation (default 0)")
     p.add_argument("--tasks", default=None, metavar="TASK[,TASK]",
                    help="simulator tasks one policy learns, e.g. cup,basket (default: cup)")
+    p.add_argument("--force-restart", action="store_true",
+                   help="delete the outputs of an earlier demo with other settings in --out and start over")
     p.add_argument("--json", action="store_true", help="print report.json's headline figures as JSON")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="demo settings, e.g. num_scenes=40 (paired training scenes) scenes=cluttered (scene "
@@ -26,7 +28,7 @@ def _run(args) -> int:
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
     cfg = load_demo_config(args.overrides, args.out, args.seed, tasks)
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the result (Lightning prints tables)
-        report = run_demo(cfg, progress=not args.json)
+        report = run_demo(cfg, progress=not args.json, force_restart=args.force_restart)
     headline = {k: report[k] for k in ("success_left", "success_right", "blind_success_left", "blind_success_right",
                                        "scenes", "collision_rate", "side_accuracy",
                                        "flip_divergence_ratio", "side_agreement", "success_by_family", "train_windows",

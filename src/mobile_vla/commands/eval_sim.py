@@ -83,9 +83,9 @@ def _run(args) -> int:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         write_json(Path(args.out) / "report.json", {**report, "episodes": args.episodes})
     if args.records:
-        from pathlib import Path
+        from mobile_vla.jsonio import write_text_atomic
 
-        Path(args.records).write_text("".join(json.dumps(r) + "\n" for r in records))
+        write_text_atomic(args.records, "".join(json.dumps(r) + "\n" for r in records))
     if args.plot:
         from mobile_vla.sim.plot import plot_trajectories
 

@@ -44,6 +44,8 @@ def register(sub) -> None:
                    help="with --unpaired: the side the scene suggests (more room), or a random side")
     add_scene_args(c)
     c.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    c.add_argument("--force-restart", action="store_true",
+                   help="delete episodes that --out holds from other settings and start over")
     c.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     c.set_defaults(func=_collect)
 
@@ -99,7 +101,8 @@ def _collect(args: argparse.Namespace) -> int:
         task=args.task, scenes=args.scenes, no_side_fraction=args.no_side_fraction,
         unpaired=args.unpaired_side if args.unpaired else None,
     )
-    summary = collect(cfg, workers=args.workers, controller_factory=factory, progress=not args.no_progress)
+    summary = collect(cfg, workers=args.workers, controller_factory=factory, progress=not args.no_progress,
+                      force_restart=args.force_restart)
     text = (f"wrote {summary['written']} episodes to {summary['out']} (skipped {summary['skipped']} existing) "
             f"in {summary['seconds']} s")
     emit(summary, args.json, text)

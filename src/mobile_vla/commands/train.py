@@ -14,6 +14,8 @@ def register(sub) -> None:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     p.add_argument("--resume", metavar="DIR", help="checkpoint directory to continue from")
     p.add_argument("--out", metavar="DIR", help="output directory (default: trainer.out_dir)")
+    p.add_argument("--force-restart", action="store_true",
+                   help="delete what --out holds from earlier runs with other settings and start over")
     p.add_argument("--json", action="store_true", help="print one JSON object with the result")
     p.set_defaults(func=_run)
 
@@ -31,7 +33,7 @@ def _run(args) -> int:
     config = load_train_config(args.config, args.overrides)
     # Lightning's summary and progress bar print to stdout; keep stdout for the one result.
     with contextlib.redirect_stdout(sys.stderr):
-        checkpoint = train(config, out_dir=args.out, resume=args.resume)
+        checkpoint = train(config, out_dir=args.out, resume=args.resume, force_restart=args.force_restart)
     if int(os.environ.get("LOCAL_RANK", "0")) != 0 or int(os.environ.get("NODE_RANK", "0")) != 0:
         return 0  # DDP worker processes: rank 0 reports
     state = read_state(checkpoint)

@@ -26,6 +26,7 @@ import h5py
 import numpy as np
 
 from mobile_vla.errors import EpisodeError
+from mobile_vla.jsonio import commit_tmp, tmp_path
 from mobile_vla.vocab.instructions import canonical_instruction, side_of
 
 IMAGE_KEYS = ("images", "observations/images")
@@ -282,7 +283,7 @@ def write_episode(
     layout: str = "images",
     compression: str | None = "gzip",
 ) -> Path:
-    """Write ``episode`` atomically (temporary file, then rename) in the robot's layout.
+    """Write ``episode`` atomically (``<name>.h5.tmp``, fsync, one rename) in the robot's layout.
 
     Args:
         path: destination ``.h5`` path.
@@ -301,7 +302,7 @@ def write_episode(
         raise ValueError(f"actions must be ({len(images)}, 3), got {actions.shape}")
     instruction = instruction_bytes(episode.instruction, path)
     events = episode.event_types or (["episode_start"] + ["start_action"] * (len(actions) - 1))
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = tmp_path(path)
     try:
         with h5py.File(tmp, "w") as f:
             chunks = (1, *images.shape[1:])
@@ -321,7 +322,8 @@ def write_episode(
             for k, v in attrs.items():
                 if v is not None:
                     f.attrs[k] = v
-        os.replace(tmp, path)
+            f.flush()
+        commit_tmp(tmp, path)  # fsync, then one rename: a reader never sees a torn *.h5
     finally:
         if tmp.exists():
             tmp.unlink()

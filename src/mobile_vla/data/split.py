@@ -1,22 +1,23 @@
-"""Train/validation split by episode, grouped by scene, stratified by instructed side.
+"""Train/validation split by episode, grouped by scene, stable as episodes are added.
 
 - Grouping: episodes sharing the file attribute ``scene_id`` (the two episodes of a simulator
   pair: same scene, left and right instruction) land in the same split, so validation never
-  contains a scene seen in training. Without ``scene_id`` each episode is its own group.
-- Stratification: groups are split separately per side (``left``, ``right``, ``both`` for a
-  pair, ``none``), so both splits keep the side balance.
-- Determinism: the result depends only on the set of paths, ``val_fraction`` and ``seed``
-  (not on input order) and uses a local generator (no global random state is touched).
+  contains a scene seen in training. Without ``scene_id`` each episode (by file name) is its own group.
+- Side balance: each group's draw is independent of its side (``left``, ``right``, ``both`` for
+  a pair, ``none``), so both splits keep the side balance in expectation.
+- Stability: a group's split depends only on its own name, ``seed`` and ``val_fraction``
+  (a hash draw ``u(seed, group) < val_fraction``), so adding episodes (the demo's DAgger rounds)
+  never moves an existing scene between the splits: a scene validated after one round was never
+  trained on in an earlier one. No global random state is touched.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-
-import numpy as np
 
 from mobile_vla.data.formats import read_episode
 from mobile_vla.errors import MobileVLAError
@@ -25,8 +26,15 @@ from mobile_vla.errors import MobileVLAError
 def _group_and_side(path: Path) -> tuple[str, str]:
     ep = read_episode(path, load_images=False)
     scene = ep.attrs.get("scene_id")
-    group = f"scene:{scene}" if scene not in (None, "") else f"file:{path.resolve()}"
+    # the file name, not its absolute path: the split must not depend on where the data lives
+    group = f"scene:{scene}" if scene not in (None, "") else f"file:{path.name}"
     return group, ep.side or "none"
+
+
+def group_draw(group: str, seed: int) -> float:
+    """A uniform number in [0, 1) fixed by ``(seed, group)``: the same on every machine and run."""
+    digest = hashlib.sha256(f"{seed}:{group}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 def split_episodes(
@@ -34,9 +42,10 @@ def split_episodes(
 ) -> tuple[list[Path], list[Path]]:
     """Split episode files into ``(train_paths, val_paths)``, each sorted.
 
-    Each side stratum contributes ``round(groups * val_fraction)`` groups to validation; when
-    that rounds to nothing overall but ``val_fraction > 0`` and there are at least two groups,
-    one group of the largest stratum goes to validation.
+    A group goes to validation when its draw :func:`group_draw` is below ``val_fraction``, so
+    each side stratum sends about ``val_fraction`` of its groups (not exactly: the price of
+    stability). When that selects nothing but ``val_fraction > 0`` and there are at least two
+    groups, the group of the largest stratum with the lowest draw goes to validation.
 
     Raises:
         MobileVLAError: ``val_fraction`` outside ``[0, 1)``.
@@ -57,15 +66,10 @@ def split_episodes(
         s = sides[group]
         strata[s.pop() if len(s) == 1 else "both"].append(group)
 
-    rng = np.random.default_rng(seed)
-    val_groups: list[str] = []
-    for stratum in sorted(strata):
-        groups = strata[stratum]
-        order = rng.permutation(len(groups))
-        val_groups += [groups[i] for i in order[: int(round(len(groups) * val_fraction))]]
+    val_groups = [g for g in sorted(members) if group_draw(g, seed) < val_fraction]
     if not val_groups and val_fraction > 0 and len(members) >= 2:
         largest = max(sorted(strata), key=lambda k: len(strata[k]))
-        val_groups.append(strata[largest][int(rng.integers(len(strata[largest])))])
+        val_groups.append(min(strata[largest], key=lambda g: group_draw(g, seed)))
 
     val = sorted(p for g in val_groups for p in members[g])
     val_set = set(val)

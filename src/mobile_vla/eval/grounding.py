@@ -77,6 +77,20 @@ def cluster_phase(near_x: np.ndarray, far_x: np.ndarray) -> np.ndarray:
 NEEDS_PAIRED_LABELS = ("flip_divergence_ratio", "side_agreement", "side_agreement_any")
 
 
+def require_finite(mask: np.ndarray, **arrays: np.ndarray) -> None:
+    """Raise ``ValueError`` naming the first array with a NaN/inf at a valid step.
+
+    ``mask`` ``(M, N)`` marks valid chunk steps; arrays are ``(M, N, ...)``. Padding outside the
+    mask may hold anything. A NaN would otherwise turn a mean into NaN or, worse, compare as
+    "not equal" and quietly count as a disagreement.
+    """
+    mask = np.asarray(mask, bool)
+    for name, array in arrays.items():
+        values = np.asarray(array, np.float64)[mask]
+        if not np.isfinite(values).all():
+            raise ValueError(f"{name}: {int((~np.isfinite(values)).any(axis=-1).sum())} valid steps are not finite")
+
+
 def grounding_metrics(
     context: np.ndarray | None,
     context_mirror: np.ndarray | None,
@@ -100,6 +114,7 @@ def grounding_metrics(
     mask = np.asarray(mask, bool)
     if not mask.any():
         raise ValueError("no valid paired steps: does the data carry counterfactual_actions?")
+    require_finite(mask, pred=pred, pred_mirror=pred_mirror, demo=demo, demo_mirror=demo_mirror)
     dp = (np.asarray(pred) - np.asarray(pred_mirror))[mask]  # (V, D)
     dd = (np.asarray(demo) - np.asarray(demo_mirror))[mask]
     out = instruction_metrics(context, context_mirror, pred, pred_mirror, mask)

@@ -24,6 +24,7 @@ from mobile_vla.eval.grounding import (
     instruction_metrics,
     lateral_velocity_by_side,
     mirror_consistency_error,
+    require_finite,
 )
 from mobile_vla.vocab import batch as keys
 from mobile_vla.vocab.actions import POLICY_ACTION_NAMES, action_class
@@ -167,6 +168,9 @@ def diagnose_figures(p: dict[str, np.ndarray]) -> dict[str, Any]:
 def action_metrics(p: dict[str, np.ndarray]) -> dict[str, Any]:
     """MAE and true RMSE per action dimension (whole chunk and first action), direction and
     9-class agreement of the first action."""
+    require_finite(p["mask"], pred=p["pred"], target=p["target"])
+    if not np.asarray(p["mask"], bool)[:, 0].any():
+        raise ValueError("no valid first actions to score")
     out: dict[str, Any] = {}
     err = p["pred"] - p["target"]  # (M, N, D)
     for scope, e, m in (("chunk", err, p["mask"]), ("first", err[:, :1], p["mask"][:, :1])):

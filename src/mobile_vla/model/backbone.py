@@ -32,6 +32,9 @@ def build_kosmos2(config: BackboneConfig, vocab_size: int, architecture: dict | 
     ``architecture`` (a saved ``Kosmos2Config`` dict) rebuilds the exact network with random
     weights and no download: checkpoints load their own weights on top.
     """
+    source = None
+    if architecture is None and config.preset not in ("tiny", "kosmos-2-random"):
+        source = _pretrained_source(config)  # before importing transformers: fail in well under a second
     from transformers import Kosmos2Config, Kosmos2Model
 
     if architecture is not None:
@@ -64,17 +67,30 @@ def build_kosmos2(config: BackboneConfig, vocab_size: int, architecture: dict | 
         model = _init_from_scratch(Kosmos2Model(Kosmos2Config()))
     else:
         try:
-            model = Kosmos2Model.from_pretrained(config.pretrained_path)
+            model = Kosmos2Model.from_pretrained(source)
         except (OSError, ValueError) as exc:
-            raise MobileVLAError(
-                f"model.backbone.pretrained_path={config.pretrained_path!r}: cannot load Kosmos-2 "
-                f"({exc.__class__.__name__}). Offline? Download microsoft/kosmos-2-patch14-224 on a connected "
-                "machine and point pretrained_path (and processor.tokenizer) at the local directory, or use "
-                "preset 'tiny' / 'kosmos-2-random'."
-            ) from None
+            raise _pretrained_error(config, exc.__class__.__name__) from None
     if model.get_input_embeddings().num_embeddings != vocab_size:
         model.resize_token_embeddings(vocab_size)  # the processor added <image>/</image>/<action>
     return model
+
+
+def _pretrained_error(config: BackboneConfig, reason: str) -> MobileVLAError:
+    return MobileVLAError(
+        f"model.backbone.pretrained_path={config.pretrained_path!r}: cannot load Kosmos-2 "
+        f"({reason}). Offline? Download microsoft/kosmos-2-patch14-224 on a connected "
+        "machine and point pretrained_path (and processor.tokenizer) at the local directory, or use "
+        "preset 'tiny' / 'kosmos-2-random'."
+    )
+
+
+def _pretrained_source(config: BackboneConfig) -> str:
+    from mobile_vla.hub import resolve_pretrained
+
+    source = resolve_pretrained(config.pretrained_path)
+    if source is None:
+        raise _pretrained_error(config, "no local copy, and the model hub is unreachable or offline mode is on")
+    return source
 
 
 def _init_from_scratch(model: nn.Module) -> nn.Module:

@@ -12,9 +12,10 @@ Layout::
                           read back with ``weights_only=True``
 
 Serving and evaluation read checkpoints through this module alone, so loading a policy needs
-neither the training nor the simulator code. Writes are atomic: the directory is built under a
-temporary name next to the target and renamed into place, so a reader never sees a
-half-written checkpoint.
+neither the training nor the simulator code. Writes are atomic: the files are written and
+fsynced in a hidden version directory next to the target (``.checkpoint.step-0000800.XXXX``),
+and ``checkpoint`` is a symlink swapped to it by one rename, so a reader never sees a
+half-written checkpoint and a crash at any point leaves a complete one.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from safetensors.torch import load_file, save_file
 
 from mobile_vla.config import from_dict, to_dict
 from mobile_vla.errors import MobileVLAError
-from mobile_vla.jsonio import json_default
+from mobile_vla.jsonio import fsync_dir, fsync_file, json_default
 from mobile_vla.model.config import ModelConfig
 from mobile_vla.model.vla import MobileVLA
 from mobile_vla.processing.processor import Processor
@@ -65,11 +66,13 @@ def save_checkpoint(
 
     ``config``: the training configuration (a dataclass or a dict with at least ``model`` and
     ``processor``). ``extra_files`` maps a file name inside the checkpoint to a file to move
-    there (e.g. the Lightning state for resuming).
+    there (e.g. the Lightning state for resuming). The files are written and fsynced in a hidden
+    version directory, then published by :func:`publish_directory` (one rename).
     """
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    step = int((state or {}).get("step", 0))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.step-{step:07d}.", dir=directory.parent))
     try:
         weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(weights, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
@@ -80,21 +83,39 @@ def save_checkpoint(
         (tmp / STATE_FILE).write_text(json.dumps(state or {}, indent=2, default=json_default))
         for name, src in (extra_files or {}).items():
             shutil.move(str(src), tmp / name)
-        _replace_dir(tmp, directory)
+        publish_directory(tmp, directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return directory
 
 
-def _replace_dir(src: Path, dst: Path) -> None:
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-        os.replace(dst, old)
-        os.replace(src, dst)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(src, dst)
+def publish_directory(version: Path, link: Path) -> Path:
+    """Make ``link`` (a symlink) point at the finished directory ``version`` in one rename.
+
+    ``version`` must be a sibling of ``link``. Every file under it is fsynced first, so after
+    a crash ``link`` names either the previous complete version or this one, and ``link`` is
+    always a loadable directory. The previous version and versions of killed writers (hidden
+    ``.<name>.*`` siblings nothing points to) are removed afterwards.
+    """
+    version, link = Path(version), Path(link)
+    for file in sorted(version.rglob("*")):
+        if file.is_file():
+            fsync_file(file)
+    for d in [*sorted(p for p in version.rglob("*") if p.is_dir()), version]:
+        fsync_dir(d)
+    if link.exists() and not link.is_symlink():  # a plain directory written by an older version
+        os.replace(link, link.with_name(f".{link.name}.legacy-{os.getpid()}"))
+    pointer = link.with_name(f".{link.name}.link-{os.getpid()}")
+    if pointer.is_symlink() or pointer.exists():
+        pointer.unlink()
+    os.symlink(version.name, pointer)
+    os.replace(pointer, link)  # the one step that publishes
+    fsync_dir(link.parent)
+    for stale in link.parent.glob(f".{link.name}.*"):
+        if stale.name != version.name and stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+    return link
 
 
 def read_config(directory: str | Path) -> tuple[dict[str, Any], dict | None]:

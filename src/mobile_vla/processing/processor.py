@@ -257,12 +257,20 @@ def load_tokenizer(name: str):
         from mobile_vla.processing.tokenizer import build_tiny_tokenizer
 
         return build_tiny_tokenizer()
-    from transformers import AutoTokenizer
+    from mobile_vla.hub import resolve_pretrained
+
+    def fail(reason: str) -> MobileVLAError:
+        return MobileVLAError(
+            f"cannot load tokenizer {name!r}: {reason}. Offline? Download "
+            "microsoft/kosmos-2-patch14-224 once on a connected machine and pass its local directory."
+        )
+
+    source = resolve_pretrained(name)  # a local copy first; no minute of retries when offline
+    if source is None:
+        raise fail("no local copy and the model hub is unreachable or offline mode is on")
+    from transformers import AutoTokenizer  # after the check: importing it alone takes seconds
 
     try:
-        return AutoTokenizer.from_pretrained(name)
+        return AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError) as exc:
-        raise MobileVLAError(
-            f"cannot load tokenizer {name!r}: {exc.__class__.__name__}. Offline? Download "
-            "microsoft/kosmos-2-patch14-224 once on a connected machine and pass its local directory."
-        ) from None
+        raise fail(exc.__class__.__name__) from None

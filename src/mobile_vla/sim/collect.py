@@ -216,13 +216,38 @@ def _results(cfg: CollectConfig, todo: list[int], workers: int,
         yield from pool.imap_unordered(_work, todo)
 
 
+# Not part of the fingerprint: ``out`` (where, not what) and ``episodes`` (scene i depends only on
+# the seed and i, so asking for more episodes extends a collection and fewer reuses a prefix).
+FINGERPRINT_EXEMPT = ("out", "episodes")
+
+
+def collect_fingerprint(cfg: CollectConfig, controller_factory: Callable[[], Controller] | None = None) -> dict:
+    """The settings that shape a collection's episodes (see :mod:`mobile_vla.fingerprint`)."""
+    from mobile_vla.fingerprint import fingerprint
+
+    settings = dataclasses.asdict(cfg)
+    settings["scenes"] = resolve(cfg.task, cfg.scenes)[2]
+    identify = getattr(controller_factory, "fingerprint", None)
+    kind = controller_factory if isinstance(controller_factory, type) else type(controller_factory)
+    name = getattr(controller_factory, "__qualname__", None) or f"{kind.__module__}.{kind.__qualname__}"
+    settings["policy"] = (identify() if identify else name) if controller_factory else None
+    return fingerprint(settings, FINGERPRINT_EXEMPT)
+
+
 def collect(cfg: CollectConfig, workers: int = 1, controller_factory: Callable[[], Controller] | None = None,
-            progress: bool = True) -> dict[str, Any]:
-    """Record ``cfg.episodes`` episodes (paired, or one per scene) into ``cfg.out``. Returns a summary dict."""
+            progress: bool = True, force_restart: bool = False) -> dict[str, Any]:
+    """Record ``cfg.episodes`` episodes (paired, or one per scene) into ``cfg.out``. Returns a summary dict.
+
+    Raises:
+        FingerprintMismatch: ``cfg.out`` holds episodes collected with other settings (unless
+            ``force_restart``, which deletes them first).
+    """
     from tqdm import tqdm
 
+    from mobile_vla.fingerprint import claim
+
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    claim(out, collect_fingerprint(cfg, controller_factory), ["*.h5", "*.h5.tmp"], force_restart)
     for stale in out.glob("*.h5.tmp"):  # left behind by a killed run; never a complete episode
         stale.unlink()
     tag = "dag" if controller_factory is not None else "sim"

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from mobile_vla.jsonio import write_text_atomic
 from mobile_vla.sim.expert import ExpertConfig
 from mobile_vla.sim.rollout import RolloutResult, run_episode
 from mobile_vla.sim.scene import SceneSpec, eval_scene_seed
@@ -66,8 +67,6 @@ def expert_eval(episodes: int, seed: int = 0, expert: ExpertConfig = ExpertConfi
     if records_out is not None:
         path = Path(records_out)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("".join(json.dumps(r.to_record(s)) + "\n" for s, r in results))
-        tmp.replace(path)
+        write_text_atomic(path, "".join(json.dumps(r.to_record(s)) + "\n" for s, r in results))
         summary["records"] = str(path)
     return summary

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,25 @@ from mobile_vla.train.module import MobileVLAModule
 
 log = logging.getLogger(__name__)
 CHECKPOINT_DIR = "checkpoint"
+# What train() writes under its output directory (deleted by force_restart).
+OUTPUTS = (CHECKPOINT_DIR, f".{CHECKPOINT_DIR}.*", f".{CHECKPOINT_DIR}-*.ckpt", "tensorboard")
+# Settings that may change when a run continues in the same directory, and why:
+FINGERPRINT_EXEMPT = (
+    "trainer.max_steps",  # train --resume and the demo's DAgger rounds continue a run for more steps
+    "trainer.out_dir",  # where, not what
+    "trainer.log_every_n_steps",  # logging cadence
+    "trainer.checkpoint_every_n_steps",  # when state is saved, not what is learned
+    "data.num_workers",  # loader parallelism: items depend on (seed, index) only
+    "data.cache",  # the decoded-frame cache holds the same pixels
+)
+
+
+def train_fingerprint(config: TrainConfig, resume: str | Path | None) -> dict[str, Any]:
+    """The settings that shape the model a training directory holds (see mobile_vla.fingerprint)."""
+    from mobile_vla.config import to_dict
+    from mobile_vla.fingerprint import fingerprint
+
+    return fingerprint({**to_dict(config), "resume_from": str(resume) if resume else None}, FINGERPRINT_EXEMPT)
 
 
 class CheckpointDirCallback(L.Callback):
@@ -46,7 +66,8 @@ class CheckpointDirCallback(L.Callback):
         lightning_state = self.directory.parent / f".{self.directory.name}-{step}-{os.getpid()}.ckpt"
         trainer.save_checkpoint(lightning_state, weights_only=False)  # collective: every rank calls it
         if trainer.is_global_zero:
-            state = {"step": step, "epoch": trainer.current_epoch, "metrics": _metrics(trainer)}
+            state = {"step": step, "epoch": trainer.current_epoch, "metrics": _metrics(trainer),
+                     "schedule_steps": pl_module.schedule_steps or int(trainer.estimated_stepping_batches)}
             ckpt.save_checkpoint(self.directory, pl_module.model, self.config, pl_module.processor, state,
                                  extra_files={ckpt.LIGHTNING_FILE: lightning_state})
             log.info("checkpoint (step %d) -> %s", step, self.directory)
@@ -64,8 +85,13 @@ def _metrics(trainer: L.Trainer) -> dict[str, float]:
 
 
 def train(config: TrainConfig, out_dir: str | Path | None = None, resume: str | Path | None = None,
-          trainer_kwargs: dict[str, Any] | None = None) -> Path:
+          trainer_kwargs: dict[str, Any] | None = None, force_restart: bool = False) -> Path:
     """Train per ``config``; returns the checkpoint directory ``<out_dir>/checkpoint``.
+
+    A rerun into the same ``out_dir`` with the same settings continues from the last checkpoint
+    there (weights, optimiser, schedule, data position and random state), or returns it at once
+    when it already reached ``trainer.max_steps``; with other settings it raises
+    :class:`~mobile_vla.fingerprint.FingerprintMismatch` unless ``force_restart``.
 
     Args:
         config: a validated :class:`TrainConfig`.
@@ -73,20 +99,34 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: str | 
         resume: a checkpoint directory written by training; continues its step count, optimizer
             and schedule (its processor is reused, not refitted).
         trainer_kwargs: extra ``lightning.Trainer`` arguments (tests, e.g. ``enable_progress_bar``).
+        force_restart: delete what ``out_dir`` holds from earlier runs and start over.
     """
+    from mobile_vla.fingerprint import claim
+
     config.validate()
     t = config.trainer
     out = Path(out_dir or t.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    own = out / CHECKPOINT_DIR
+    if claim(out, train_fingerprint(config, resume), OUTPUTS, force_restart) and (own / ckpt.LIGHTNING_FILE).is_file():
+        step = int(ckpt.read_state(own).get("step", -1))
+        if step >= t.max_steps:
+            log.info("%s already trained (step %d); reusing it", own, step)
+            return own
+        log.info("continuing the interrupted run in %s from step %d", own, step)
+        resume = own
+    for stale in out.glob(f".{CHECKPOINT_DIR}-*.ckpt"):  # Lightning state of a killed save
+        stale.unlink()
     L.seed_everything(t.seed, workers=True, verbose=False)
 
     lightning_state = None
+    schedule_steps = config.optim.schedule_steps
     if resume is not None:
         resume = Path(resume)
         lightning_state = resume / ckpt.LIGHTNING_FILE
         if not lightning_state.is_file():
             raise MobileVLAError(f"{lightning_state}: no training state to resume from (not a training checkpoint?)")
         processor = Processor.load(resume)
+        schedule_steps = schedule_steps or ckpt.read_state(resume).get("schedule_steps")
     else:
         processor = build_processor(config)
     data = MobileVLADataModule(config, processor)
@@ -94,7 +134,7 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: str | 
         data.fit_processor()
     config.processor = processor.config
     model = ckpt.build_model(config.model, processor)
-    module = MobileVLAModule(config, processor, model)
+    module = MobileVLAModule(config, processor, model, schedule_steps=schedule_steps)
 
     checkpoint_dir = out / CHECKPOINT_DIR
     kwargs: dict[str, Any] = dict(
@@ -110,6 +150,9 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: str | 
     )
     kwargs.update(trainer_kwargs or {})
     trainer = L.Trainer(**kwargs)
+    # The training sampler resumes at the checkpoint's batch (train/sampling.py); Lightning cannot
+    # see that and warns that a mid-epoch resume is unreliable.
+    warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
     log.info("training %s: %d trainable / %d parameters", config.model.backbone.preset,
              sum(p.numel() for p in model.parameters() if p.requires_grad), sum(p.numel() for p in model.parameters()))
     trainer.fit(module, datamodule=data, ckpt_path=lightning_state, weights_only=True)

@@ -43,6 +43,9 @@ class OptimConfig:
     betas: list[float] = dataclasses.field(default_factory=lambda: [0.9, 0.999])
     warmup_steps: int = 50
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio at the last step
+    # Steps the warm-up + cosine spans (None: trainer.max_steps; a resumed run keeps the span of
+    # the checkpoint it resumes, so continuing for more steps stays at the floor, never climbs).
+    schedule_steps: int | None = None
 
 
 @dataclasses.dataclass

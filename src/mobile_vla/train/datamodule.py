@@ -23,6 +23,7 @@ from mobile_vla.errors import MobileVLAError
 from mobile_vla.model.heads import ACTION_HEADS
 from mobile_vla.processing.processor import Processor
 from mobile_vla.train.config import TrainConfig
+from mobile_vla.train.sampling import ResumableBatchSampler
 
 log = logging.getLogger(__name__)
 
@@ -77,16 +78,27 @@ class MobileVLADataModule(L.LightningDataModule):
             self.val_set = self._dataset(self.val_paths, train=False) if self.val_paths else None
 
     def _loader(self, dataset: MobileVLAH5Dataset, shuffle: bool) -> DataLoader:
-        d = self.config.data
-        sampler = None
+        d, t = self.config.data, self.config.trainer
+        drop_last = shuffle and len(dataset) > d.batch_size
+        # Its own generator: creating an iterator draws worker seeds from it, not from the global
+        # RNG, so a validation pass or a resume does not shift dropout or augmentation draws.
+        generator = torch.Generator().manual_seed(t.seed)
+        common = dict(num_workers=d.num_workers, collate_fn=dataset.collater, persistent_workers=d.num_workers > 0,
+                      generator=generator)
         if shuffle and is_weighted(self.sources):
-            # An epoch draws as many windows as the set holds, each source by its weight.
+            # An epoch draws as many windows as the set holds, each source by its weight. (A resumed
+            # run draws afresh: exact continuation covers the unweighted sampler below.)
             weights = window_weights(dataset.window_sources(), self.sources)
             sampler = WeightedRandomSampler(weights, num_samples=len(dataset), replacement=True,
                                             generator=torch.Generator().manual_seed(d.seed))
-        return DataLoader(dataset, batch_size=d.batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
-                          num_workers=d.num_workers, collate_fn=dataset.collater,
-                          drop_last=shuffle and len(dataset) > d.batch_size, persistent_workers=d.num_workers > 0)
+            return DataLoader(dataset, batch_size=d.batch_size, sampler=sampler, drop_last=drop_last, **common)
+        if shuffle and t.devices * t.num_nodes == 1:
+            sampler = ResumableBatchSampler(len(dataset), d.batch_size, t.seed, drop_last)
+            trainer = getattr(self, "trainer", None)
+            if trainer is not None:  # resumed: continue at the batch the checkpoint reached
+                sampler.resume_at(trainer.global_step * t.accumulate_grad_batches)
+            return DataLoader(dataset, batch_sampler=sampler, **common)
+        return DataLoader(dataset, batch_size=d.batch_size, shuffle=shuffle, drop_last=drop_last, **common)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, shuffle=True)

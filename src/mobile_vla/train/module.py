@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 import lightning as L
 import numpy as np
@@ -51,14 +52,33 @@ def parameter_groups(model: MobileVLA, optim: OptimConfig) -> list[dict]:
 
 
 class MobileVLAModule(L.LightningModule):
-    def __init__(self, config: TrainConfig, processor: Processor, model: MobileVLA):
+    def __init__(self, config: TrainConfig, processor: Processor, model: MobileVLA, schedule_steps: int | None = None):
+        """``schedule_steps``: the span of the learning-rate schedule (None: the trainer's total)."""
         super().__init__()
         self.config = config
         self.processor = processor
         self.model = model
+        self.schedule_steps = schedule_steps
         self._val_sums = torch.zeros(3)
         # With several data sources, validation also reports every metric per source.
         self._per_source = len(parse_sources(config.data.episodes)) > 1
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Lightning restores weights, optimiser, schedule and loop counters but not the global
+        # random generators (dropout, augmentation); a resumed run must draw what the original would.
+        # Plain tensors and numbers only: the state is read back with weights_only=True.
+        name, keys, pos, has_gauss, gauss = np.random.get_state()
+        checkpoint["rng_states"] = {"torch": torch.get_rng_state(),
+                                    "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
+                                    "python": random.getstate()}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        states = checkpoint.get("rng_states")
+        if states:
+            torch.set_rng_state(states["torch"])
+            name, keys, pos, has_gauss, gauss = states["numpy"]
+            np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+            random.setstate(states["python"])
 
     def _log_losses(self, prefix: str, losses: dict[str, torch.Tensor], batch_size: int, on_step: bool) -> None:
         for name, value in losses.items():
@@ -115,7 +135,7 @@ class MobileVLAModule(L.LightningModule):
         o = self.config.optim
         optimizer = torch.optim.AdamW(parameter_groups(self.model, o), weight_decay=o.weight_decay,
                                       betas=tuple(o.betas))
-        total = int(self.trainer.estimated_stepping_batches)
+        total = int(self.schedule_steps or self.trainer.estimated_stepping_batches)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: warmup_cosine(step, o.warmup_steps, total, o.min_lr_ratio)
         )
