@@ -24,13 +24,14 @@ def register(sub) -> None:
     p.add_argument("--plot", metavar="FILE.png", help="top-down plot of the rollouts")
     p.add_argument("--records", metavar="FILE.jsonl", help="write per-episode trajectories (for `sim plot`)")
     add_scene_args(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object on the last line")
     p.set_defaults(func=_run)
 
 
 def _run(args) -> int:
     from mobile_vla.cli import emit
     from mobile_vla.eval.closed_loop import evaluate_closed_loop
+    from mobile_vla.jsonio import json_default
 
     if args.server:
         from mobile_vla.serve.client import RemotePolicy
@@ -56,7 +57,11 @@ def _run(args) -> int:
         from mobile_vla.sim.plot import plot_trajectories
 
         plot_trajectories(records, args.plot)
-    emit(report, args.json, format_closed_loop(report))
+    if args.json:
+        # One line, and the last one: a script takes the report with `tail -n 1`, whatever logged before.
+        print(json.dumps(report, default=json_default), flush=True)
+    else:
+        emit(report, False, format_closed_loop(report))
     return 0
 
 
