@@ -9,7 +9,8 @@ Stages (each skipped when its output already exists, so an interrupted demo resu
    with the expert, continue training on everything;
 4. evaluate offline (fresh held-out scenes: errors + grounding diagnostic) and in closed loop
    (fresh scenes from the evaluation seed stream, training and held-out phrasings);
-5. write ``report.json``, ``report.md`` and PNG figures, and print a summary table.
+5. write ``report.json``, ``report.md``, PNG figures, rollout MP4s (``videos/``) and
+   ``report.html`` (all of it in one self-contained page), and print a summary table.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
     offline = timed("eval_offline", evaluate_offline, policy, heldout_dir, progress=progress)
     paired = offline.pop("_paired")
     closed = timed("eval_sim", evaluate_closed_loop, policy, cfg.eval_episodes, cfg.seed, cfg.strategy,
-                   progress=progress)
+                   video_dir=out / "videos", progress=progress)
     heldout = None
     if cfg.heldout_episodes:
         heldout = timed("eval_sim_heldout", evaluate_closed_loop, policy, cfg.heldout_episodes, cfg.seed + 1,
@@ -145,6 +146,9 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
     (out / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in closed["records"]))
     write_json(out / "report.json", report)
     (out / "report.md").write_text(render_markdown(report))
+    from mobile_vla.eval.report_html import write_report_html
+
+    write_report_html(report, out)
     return report
 
 

@@ -20,7 +20,7 @@ def register(sub) -> None:
                    help="how chunks become commands")
     p.add_argument("--heldout-phrasings", action="store_true",
                    help="use paraphrases that no training template contains")
-    p.add_argument("--video", metavar="DIR", help="write a few rollouts as GIFs")
+    p.add_argument("--video", metavar="DIR", help="write the first few rollouts as MP4 videos (H.264): camera beside a top-down map")
     p.add_argument("--plot", metavar="FILE.png", help="top-down plot of the rollouts")
     p.add_argument("--records", metavar="FILE.jsonl", help="write per-episode trajectories (for `sim plot`)")
     add_scene_args(p)

@@ -41,6 +41,7 @@ def evaluate_closed_loop(
         ``{"overall": {...}, "left": {...}, "right": {...}, "records": [...]}`` where each
         summary is :func:`mobile_vla.sim.evaluate.summarize` and ``records`` holds per-episode trajectories for plotting.
     """
+    from mobile_vla.eval.rollout_video import write_rollout_video
     from mobile_vla.policy.controller import PolicyController
     from mobile_vla.sim.evaluate import summarize
     from mobile_vla.sim.rollout import run_episode
@@ -71,7 +72,7 @@ def evaluate_closed_loop(
                 results.append(result)
                 records.append(result.to_record(scene))
                 if want_video:
-                    write_gif(result.frames, video_dir / f"rollout_{len(results) - 1:02d}_{side}.gif")
+                    write_rollout_video(result.frames, records[-1], video_dir / f"rollout_{len(results) - 1:02d}_{side}.mp4")
                 bar.update(1)
                 bar.set_postfix(success=f"{np.mean([r.success for r in results]):.2f}")
     bar.close()
@@ -85,12 +86,3 @@ def evaluate_closed_loop(
     report["records"] = records
     return report
 
-
-def write_gif(frames: np.ndarray, path: Path, fps: float = 2.5) -> Path:
-    """Frames ``(T, H, W, 3)`` RGB uint8 → an animated GIF (upscaled ×2 for viewing)."""
-    from PIL import Image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    images = [Image.fromarray(f).resize((f.shape[1] * 2, f.shape[0] * 2), Image.NEAREST) for f in frames]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
-    return path
