@@ -9,13 +9,15 @@ import json
 import sys
 from pathlib import Path
 
+import lerobot
 import numpy as np
 import pyarrow.parquet as pq
+import torch
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
 root = Path(sys.argv[1])
 camera = "observation.images.front"
-result = {"dataset": str(root)}
+result = {"dataset": str(root), "lerobot": lerobot.__version__, "torch": torch.__version__}
 for backend in ("pyav", "torchcodec"):
     try:
         ds = LeRobotDataset("local/mobile_vla_export", root=root, video_backend=backend)
