@@ -135,3 +135,28 @@ def test_eval_sim_runs_the_export_and_prints_json_last(exported, capsys):
     report = json.loads(last)
     assert report["overall"]["episodes"] == 2
 
+
+
+def test_serve_runs_the_export(exported):
+    """``mobile-vla serve --checkpoint EXPORT``: remote steps equal the in-process ONNX session's."""
+    from mobile_vla.serve.client import RemotePolicy
+
+    _, out = exported
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "mobile_vla.cli", "serve", "--checkpoint", str(out), "--port", "0",
+                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        lines: list[str] = []
+        while not lines or lines[-1] != "}":  # the pretty-printed JSON object ends with a lone brace
+            line = proc.stdout.readline()
+            assert line, "server exited before listening"
+            lines.append(line.rstrip("\n"))
+        ready = json.loads("\n".join(lines))
+        assert ready["backend"] == "onnx-fp32"
+        frame = _frames(1, seed=3)[0]
+        with RemotePolicy(ready["url"]) as remote:
+            np.testing.assert_allclose(remote.new_session(LEFT).step(frame),
+                                       load_policy(out).new_session(LEFT).step(frame), atol=1e-6, rtol=0)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

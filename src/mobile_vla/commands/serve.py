@@ -15,7 +15,8 @@ def register(sub) -> None:
         description="Serve a checkpoint: one streaming session per connection. Protocol: docs/protocol.md.",
     )
     p.add_argument(
-        "--checkpoint", required=True, help="checkpoint directory (model.safetensors, config.json...)"
+        "--checkpoint", required=True,
+        help="checkpoint directory, or any path a registered policy backend reads (e.g. an ONNX export)"
     )
     p.add_argument("--host", default="127.0.0.1", help="bind address (default: localhost only)")
     p.add_argument("--port", type=int, default=8765, help="TCP port (0 picks a free one)")
@@ -48,11 +49,12 @@ def _run(args) -> int:
         raise MobileVLAError("--max-message-mb must be > 0 and --workers >= 1")
     if args.host not in LOOPBACK and not args.token:
         log.warning("serving on %s without a token: anyone on the network can drive the robot", args.host)
+    from mobile_vla.policy.backends import load_policy  # a training checkpoint, an ONNX export, ...
+
     try:
-        from mobile_vla.policy.streaming import Policy
+        policy = load_policy(checkpoint, device=args.device)
     except ImportError as exc:
         raise MobileVLAError(f"inference is unavailable in this install: {exc}") from None
-    policy = Policy.from_checkpoint(checkpoint, device=args.device)
     config = ServerConfig(
         host=args.host,
         port=args.port,
