@@ -45,6 +45,7 @@ TASKS = "meta/tasks.parquet"
 EPISODES = "meta/episodes/chunk-000/file-000.parquet"
 DATA = "data/chunk-000/file-000.parquet"
 VIDEO = f"videos/{CAMERA_KEY}/chunk-000/file-000.mp4"
+VIDEO_TEMPLATE = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
 NAME_COLUMN = "mobile_vla/episode_name"  # the source episode's file stem
 ATTRS_COLUMN = "mobile_vla/attrs"  # the source episode's attributes as JSON (trajectory, scene id, ...)
 _SCALAR = {"timestamp": "float32", "frame_index": "int64", "episode_index": "int64", "index": "int64",
@@ -164,7 +165,7 @@ def export_lerobot(episodes: Sequence[Path], out: str | os.PathLike, read: Calla
         _write_parquet(pq, data, tmp / DATA)
         _write_parquet(pq, pa.table(episode_rows), tmp / EPISODES)
         _write_parquet(pq, _tasks_table(pa, tasks), tmp / TASKS)
-        count = total
+        count = total  # frames in the dataset
         mean = pixel_sum / count
         std = np.sqrt(np.maximum(pixel_sq / count - mean ** 2, 0))
         stats = {CAMERA_KEY: {n: [[[float(x)]] for x in v] for n, v in
@@ -185,7 +186,7 @@ def export_lerobot(episodes: Sequence[Path], out: str | os.PathLike, read: Calla
             "chunks_size": 1000, "data_files_size_in_mb": 100, "video_files_size_in_mb": 200,
             "fps": fps, "splits": {"train": f"0:{len(eps)}"},
             "data_path": "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet",
-            "video_path": "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4",
+            "video_path": VIDEO_TEMPLATE,
             "features": features,
         }
         write_json(tmp / INFO, info)  # last: a directory with meta/info.json is a complete dataset
@@ -292,6 +293,7 @@ class _EpisodeRef:
     length: int
     video_from_s: float
     attrs: dict[str, Any]
+    video_file: tuple[int, int] = (0, 0)  # (chunk, file) index of the video holding its frames
 
 
 @dataclasses.dataclass
@@ -310,7 +312,9 @@ class LeRobotDataset:
         return float(self.info["fps"])
 
     def video_path(self, ref: _EpisodeRef) -> Path:
-        return self.root / VIDEO.replace(CAMERA_KEY, self.camera)
+        template = self.info.get("video_path") or VIDEO_TEMPLATE
+        return self.root / template.format(video_key=self.camera, chunk_index=ref.video_file[0],
+                                           file_index=ref.video_file[1])
 
 
 def load_dataset(root: str | os.PathLike) -> LeRobotDataset:
@@ -391,8 +395,10 @@ def _load_dataset(root: Path, stamp: int) -> LeRobotDataset:
         if start < 0 or length <= 0 or start + length > data.num_rows:
             raise EpisodeError(ep_files[0], f"episode {index}: frames {start}..{start + length} lie outside the "
                                f"{data.num_rows} rows of the data files", "dataset_from_index")
+        video_file = tuple(int(rows[f"videos/{camera}/{k}"][i]) if f"videos/{camera}/{k}" in rows else 0
+                           for k in ("chunk_index", "file_index"))
         episodes[name] = _EpisodeRef(int(index), start, length, float(rows[f"videos/{camera}/from_timestamp"][i]),
-                                     _from_json(json.loads(attrs[i])) if attrs and attrs[i] else {})
+                                     _from_json(json.loads(attrs[i])) if attrs and attrs[i] else {}, video_file)
     return LeRobotDataset(root, info, camera, data, tasks, episodes)
 
 
