@@ -5,7 +5,7 @@
 #
 # LeRobot 0.4.x writes and reads the v3.0 layout but pins torch < 2.11, so it gets its own virtual
 # environment (LEROBOT_VENV, default .lerobot-venv; reused when present). From PyPI alone that
-# torch is the CUDA build: the first run downloads about 3-4 GB. CI does not run this.
+# torch is the CUDA build: the first run installs about 8 GB. CI does not run this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATASET=${1:?usage: scripts/check_lerobot.sh DATASET_DIR}
