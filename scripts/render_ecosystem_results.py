@@ -5,6 +5,7 @@
 
 Sources (each written by a committed command, see the section text):
 - ``docs/runs/export_speed.json``      ``benchmarks/export_speed.py --out ...``
+- ``docs/runs/export_speed_1thread.json`` the same with ``OMP_NUM_THREADS=1 MOBILE_VLA_ONNX_THREADS=1``
 - ``docs/runs/lerobot_roundtrip.json`` ``benchmarks/lerobot_roundtrip.py ... > ...``
 - ``docs/runs/lerobot_check.json``     the last line of ``scripts/check_lerobot.sh ...``
 
@@ -89,9 +90,12 @@ def _load(name: str) -> dict | None:
 
 
 def main() -> int:
-    export = _load("export_speed.json")
-    if export:
-        replace_section(ROOT / "docs" / "results.md", "onnx-results", export_section(export))
+    runs = [(run, title) for run, title in ((_load("export_speed.json"), "Default threads (torch: 2, ONNX Runtime: its own pool)"),
+                                            (_load("export_speed_1thread.json"), "One thread each "
+                                             "(`OMP_NUM_THREADS=1 MOBILE_VLA_ONNX_THREADS=1`)")) if run]
+    if runs:
+        body = "\n\n".join(f"**{title}.** {export_section(run)}" for run, title in runs)
+        replace_section(ROOT / "docs" / "results.md", "onnx-results", body)
     roundtrip, check = _load("lerobot_roundtrip.json"), _load("lerobot_check.json")
     if roundtrip or check:
         replace_section(ROOT / "docs" / "data.md", "lerobot-check", lerobot_section(roundtrip, check))
