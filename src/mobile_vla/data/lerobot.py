@@ -451,7 +451,11 @@ def decode_bgr(ds: LeRobotDataset, ref: _EpisodeRef) -> np.ndarray:
 
     h, w = ds.info["features"][ds.camera]["shape"][:2]
     path = ds.video_path(ref)
-    frames = [rgb[:h, :w, ::-1] for _, rgb in read_frames(path, ref.video_from_s, ref.length)]
+    frames = []
+    for _, rgb in read_frames(path, ref.video_from_s, ref.length):
+        if rgb.shape[0] < h or rgb.shape[1] < w:
+            raise EpisodeError(path, f"frames are {rgb.shape[:2]}, meta/info.json says {(h, w)}", ds.camera)
+        frames.append(rgb[:h, :w, ::-1])
     if len(frames) != ref.length:
         raise EpisodeError(path, f"episode {ref.index}: decoded {len(frames)} frames from "
                            f"{ref.video_from_s:.3f} s, expected {ref.length}")
