@@ -39,6 +39,6 @@ if ! "$VENV/bin/python" -c "import torch" >/dev/null 2>&1; then
     fi
 fi
 echo "setup: installing mobile-vla and its dependencies into $VENV"
-quiet "$VENV/bin/pip" install -q -e ".[dev]"
+quiet "$VENV/bin/pip" install -q -e ".[dev,ecosystem]"
 "$VENV/bin/python" -c "import mobile_vla" >/dev/null
 echo "$want" > "$stamp"

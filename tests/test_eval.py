@@ -126,7 +126,7 @@ def test_eval_sim_json_per_side(trained, capsys, tmp_path):
         r = out[key]
         assert r["success_rate"] + r["collision_rate"] + r["timeout_rate"] + r["wrong_target_rate"] == pytest.approx(1.0)
         assert r["mean_steps"] >= 1
-    assert list((tmp_path / "v").glob("*.gif")) and (tmp_path / "r.png").stat().st_size > 0
+    assert list((tmp_path / "v").glob("*.mp4")) and (tmp_path / "r.png").stat().st_size > 0
     blank = _json(capsys, ["eval-sim", "--checkpoint", str(checkpoint), "--episodes", "2", "--seed", "1",
                            "--blank-frames", "--json"])
     assert blank["controller"] == "policy" and blank["blank_frames"] is True
@@ -157,6 +157,9 @@ def test_demo_smoke(tmp_path, capsys):
         assert Path(figure).stat().st_size > 0
     assert "rollouts" in full["figures"] and "training_curves" in full["figures"]
     assert len(list((out / "data" / "dagger_1").glob("*.h5"))) == 4
+    page = (out / "report.html").read_text()  # self-contained: every video and figure inline
+    assert page.count("src='data:video/mp4;base64,") == 2 and "src='data:image/png;base64," in page
+    assert "<td>policy</td>" in page and "src='http" not in page
     assert set(full["success_by_family"]) == {"paraphrase", "relational", "negated", "korean"}
     assert all(set(v) == {"left", "right"} for v in full["success_by_family"].values())
     assert set(full["no_side"]["sides_taken"]) == {"left", "right"} and list(full["tasks"]) == ["cup"]

@@ -22,7 +22,7 @@ from mobile_vla.errors import MobileVLAError
 from mobile_vla.jsonio import dumps
 
 # Order here is the order in `mobile-vla --help`.
-COMMANDS = ["data", "sim", "train", "eval", "eval_sim", "diagnose", "demo", "serve", "plugins"]
+COMMANDS = ["data", "sim", "train", "eval", "eval_sim", "diagnose", "demo", "serve", "export", "plugins"]
 
 
 def setup_logging(verbose: bool = False) -> None:

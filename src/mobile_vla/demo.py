@@ -16,7 +16,8 @@ other settings stop with an error naming them unless ``--force-restart``; see fi
    family's held-out part, instructions that name no side; with several tasks, each task and
    scenes holding every task's objects, where the confusion between tasks is counted), and run
    the image-blind baseline on the same evaluation scenes;
-5. write ``report.json``, ``report.md`` and PNG figures, and print a summary table.
+5. write ``report.json``, ``report.md``, PNG figures, rollout MP4s (``videos/``) and
+   ``report.html`` (all of it in one self-contained page), and print a summary table.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class DemoConfig:
 
 # What the demo writes under ``out`` (deleted by force_restart).
 OUTPUTS = ("data", "train_*", "heldout", "checkpoint", ".checkpoint.*", "report.json", "report.md",
-           "records.jsonl", "*.png")
+           "records.jsonl", "*.png", "videos", "report.html")
 # Settings that do not shape what a rerun would resume, and why:
 FINGERPRINT_EXEMPT = (
     "out",  # where, not what
@@ -156,7 +157,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False
     offline = timed("eval_offline", evaluate_offline, policy, heldout_dir, progress=progress)
     paired = offline.pop("_paired")
     closed = timed("eval_sim", evaluate_closed_loop, policy, cfg.eval_episodes, cfg.seed, cfg.strategy,
-                   progress=progress, task=main_task, scenes=preset)
+                   video_dir=out / "videos", progress=progress, task=main_task, scenes=preset)
     # The same evaluation scenes without a glance at the camera: what the policy's figures stand next to.
     blind = timed("eval_sim_blind", evaluate_closed_loop, None, cfg.eval_episodes, cfg.seed,
                   progress=progress, task=main_task, scenes=preset, baseline="blind")
@@ -217,6 +218,9 @@ def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False
     write_text_atomic(out / "records.jsonl", "".join(json.dumps(r) + "\n" for r in closed["records"]))
     write_json(out / "report.json", report)
     write_text_atomic(out / "report.md", render_markdown(report))
+    from mobile_vla.eval.report_html import write_report_html
+
+    write_report_html(report, out)
     return report
 
 

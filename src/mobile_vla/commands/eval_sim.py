@@ -36,13 +36,13 @@ def register(sub) -> None:
     p.add_argument("--instruction-side", choices=("both", "suggested", "opposite"), default="both",
                    help="instructions relative to the side each scene suggests (more room): both sides per scene, "
                         "or once per scene with the suggested side or the opposite one (scene and instruction disagree)")
-    p.add_argument("--video", metavar="DIR", help="write a few rollouts as GIFs")
+    p.add_argument("--video", metavar="DIR", help="write the first few rollouts as MP4 videos (H.264): camera beside a top-down map")
     p.add_argument("--plot", metavar="FILE.png", help="top-down plot of the rollouts")
     p.add_argument("--out", metavar="DIR", help="also write the JSON report to DIR/report.json (what "
                                                "scripts/results_tables.py reads)")
     p.add_argument("--records", metavar="FILE.jsonl", help="write per-episode trajectories (for `sim plot`)")
     add_scene_args(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object on the last line")
     p.set_defaults(func=_run)
 
 
@@ -50,6 +50,7 @@ def _run(args) -> int:
     from mobile_vla.cli import emit
     from mobile_vla.errors import MobileVLAError
     from mobile_vla.eval.closed_loop import evaluate_closed_loop
+    from mobile_vla.jsonio import json_default
 
     if args.episodes < 1:
         raise MobileVLAError(f"--episodes must be positive, got {args.episodes}")
@@ -90,7 +91,11 @@ def _run(args) -> int:
         from mobile_vla.sim.plot import plot_trajectories
 
         plot_trajectories(records, args.plot)
-    emit(report, args.json, format_closed_loop(report))
+    if args.json:
+        # One line, and the last one: a script takes the report with `tail -n 1`, whatever logged before.
+        print(json.dumps(report, default=json_default), flush=True)
+    else:
+        emit(report, False, format_closed_loop(report))
     return 0
 
 

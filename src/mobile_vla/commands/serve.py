@@ -16,7 +16,8 @@ def register(sub) -> None:
         "batched. SIGTERM drains open sessions. Protocol: docs/protocol.md; flags: docs/serving.md.",
     )
     p.add_argument(
-        "--checkpoint", required=True, help="checkpoint directory (model.safetensors, config.json...)"
+        "--checkpoint", required=True,
+        help="checkpoint directory, or any path a registered policy backend reads (e.g. an ONNX export)"
     )
     p.add_argument("--host", default="127.0.0.1", help="bind address (default: localhost only)")
     p.add_argument("--port", type=int, default=8765, help="TCP port (0 picks a free one)")

@@ -89,7 +89,8 @@ def load_resized_frames(
         decode: reads and transforms every frame of ``path`` (default: an HDF5 episode file).
     """
     path = Path(path)
-    if not (use_disk and needs_disk_cache(image_shape, image_size)):
+    # A locator inside a dataset directory (e.g. LeRobot's) is no file of its own to key a cache on.
+    if not (use_disk and needs_disk_cache(image_shape, image_size) and path.is_file()):
         return decode(path, transform)
     target = cache_path(path, transform_id)
     if target.is_file():

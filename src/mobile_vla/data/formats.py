@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mobile_vla.data import cache, episode
+from mobile_vla.data import cache, episode, lerobot
 from mobile_vla.data.episode import Episode
 from mobile_vla.errors import EpisodeError
 from mobile_vla.registry import Registry
@@ -31,6 +31,8 @@ class EpisodeFormat:
     owns: Callable[[Path], bool]  # whether a locator is one of this format's episodes
     read: Callable[[Path, bool], Episode]  # (locator, load_images) -> Episode; raises EpisodeError
     write: Callable[[Path, Episode], Path] | None = None
+    # For formats that keep many episodes in one directory: (locators, out dir, read) -> summary.
+    export: Callable[[list[Path], Path, Callable[[Path], Episode]], dict] | None = None
     decode_frames: FrameDecoder | None = None  # a faster path than read() for the frames alone
     description: str = ""
 
@@ -79,3 +81,8 @@ EPISODE_FORMATS.register("hdf5", EpisodeFormat(
     find=_find_h5, owns=lambda p: p.suffix == ".h5", read=lambda p, images: episode.read_episode(p, images),
     write=lambda p, ep: episode.write_episode(p, ep), decode_frames=cache.decode_resized,
     description="the robot's episode files, *.h5"))
+
+EPISODE_FORMATS.register("lerobot", EpisodeFormat(
+    find=lerobot.find_lerobot, owns=lerobot.owns_lerobot, read=lerobot.read_lerobot_episode,
+    export=lerobot.export_lerobot, decode_frames=lerobot.decode_lerobot_frames,
+    description="a LeRobotDataset v3.0 directory (meta/info.json); episodes are DIR/<episode name>"))

@@ -87,6 +87,7 @@ def evaluate_closed_loop(
         fraction of episodes passing left / right); ``confusion`` (scenes holding another task's
         objects: the fraction of episodes that reached one, else ``None``).
     """
+    from mobile_vla.eval.rollout_video import write_rollout_video
     from mobile_vla.policy.controller import PolicyController
     from mobile_vla.sim.baselines import BASELINES, BlankFrames, BlindReplay, mean_expert_actions
     from mobile_vla.sim.basket import other_task_reached
@@ -138,7 +139,7 @@ def evaluate_closed_loop(
                 records.append({**result.to_record(scene), "confused": confused[-1],
                                 "instruction_side": instruction_side})
                 if want_video:
-                    write_gif(result.frames, video_dir / f"rollout_{len(results) - 1:02d}_{side}.gif")
+                    write_rollout_video(result.frames, records[-1], video_dir / f"rollout_{len(results) - 1:02d}_{side}.mp4")
                 bar.update(1)
                 bar.set_postfix(success=f"{np.mean([r.success for r in results]):.2f}")
     bar.close()
@@ -183,12 +184,3 @@ def success_by_family(policy, episodes: int, seed: int = 0, strategy: str = "fir
         table[family] = {side: report[side]["success_on_side_rate"] for side in SIDES}
     return table, reports
 
-
-def write_gif(frames: np.ndarray, path: Path, fps: float = 2.5) -> Path:
-    """Frames ``(T, H, W, 3)`` RGB uint8 → an animated GIF (upscaled ×2 for viewing)."""
-    from PIL import Image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    images = [Image.fromarray(f).resize((f.shape[1] * 2, f.shape[0] * 2), Image.NEAREST) for f in frames]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
-    return path

@@ -3,7 +3,8 @@
 A backend is registered in :data:`POLICY_BACKENDS` with a :class:`BackendSpec`: ``detect(path)``
 says whether it reads that path, ``load(path, device)`` loads it. :func:`load_policy` picks the
 first backend (by name) that detects the path, so ``--checkpoint`` accepts any registered
-format. The ``torch`` backend reads the checkpoint directories training writes.
+format. The ``torch`` backend reads the checkpoint directories training writes; the ``onnx``
+backend reads the directories ``mobile-vla export --format onnx`` writes, without torch.
 """
 
 from __future__ import annotations
@@ -53,3 +54,19 @@ def _is_torch_checkpoint(path: Path) -> bool:
 
 POLICY_BACKENDS.register("torch", BackendSpec(_is_torch_checkpoint, _load_torch,
                                                "a training checkpoint directory (model.safetensors, config.json)"))
+
+
+def _load_onnx(path: Path, device: str) -> PolicyBackend:
+    from mobile_vla.policy.onnx_backend import OnnxPolicy  # onnxruntime loads only when this backend is used
+
+    return OnnxPolicy(path)
+
+
+def _is_onnx_export(path: Path) -> bool:
+    from mobile_vla.policy.onnx_backend import is_export
+
+    return is_export(path)
+
+
+POLICY_BACKENDS.register("onnx", BackendSpec(_is_onnx_export, _load_onnx,
+                                              "an ONNX export directory (manifest.json; mobile-vla export)"))

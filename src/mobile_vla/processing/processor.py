@@ -11,6 +11,10 @@ fixed length ``L`` so that training and serving see identical sequences)::
 
 ``image_embeds_position_mask`` is 1 exactly on the ``num_image_tokens`` latent slots;
 ``action_token_mask`` is 1 on the K action slots whose hidden states feed the action head.
+
+torch is imported only by the methods that return tensors: the numpy paths
+(:meth:`Processor.pixel_values_np`, :meth:`Processor.token_arrays`, actions as arrays) serve a
+policy backend that runs without torch (ONNX Runtime).
 """
 
 from __future__ import annotations
@@ -19,14 +23,16 @@ import dataclasses
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from PIL import Image
 
 from mobile_vla.config import from_dict
 from mobile_vla.errors import MobileVLAError
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +130,8 @@ class Processor:
 
     def normalize_resized(self, rgb: np.ndarray) -> torch.Tensor:
         """``(..., S, S, 3)`` uint8 RGB (already resized) → ``(..., 3, S, S)`` float32, normalised."""
+        import torch
+
         # One fused scale/shift on a contiguous channels-first copy: ~5x faster than
         # (x / 255 - mean) / std on the permuted view, and the result is contiguous.
         x = torch.from_numpy(np.ascontiguousarray(rgb)).movedim(-1, -3).contiguous().float()
@@ -139,14 +147,30 @@ class Processor:
         resized = np.stack([self.resize_frame(f, channel_order) for f in flat])
         return self.normalize_resized(resized).reshape(*lead, 3, self.config.image_size, self.config.image_size)
 
+    def pixel_values_np(self, frames: np.ndarray, channel_order: str = "bgr") -> np.ndarray:
+        """:meth:`process_images` in numpy: ``(..., H, W, 3)`` uint8 → ``(..., 3, S, S)`` float32, same values."""
+        frames = np.asarray(frames)
+        lead = frames.shape[:-3]
+        resized = np.stack([self.resize_frame(f, channel_order) for f in frames.reshape(-1, *frames.shape[-3:])])
+        x = np.ascontiguousarray(np.moveaxis(resized, -1, -3)).astype(np.float32)
+        x *= (1.0 / (255.0 * self._std)).astype(np.float32)
+        x += (-self._mean / self._std).astype(np.float32)
+        return x.reshape(*lead, 3, self.config.image_size, self.config.image_size)
+
     # ------------------------------------------------------------------ text
     def tokenize(self, instructions: list[str] | str) -> dict[str, torch.Tensor]:
         """Instructions → the full multimodal token layout (see module docstring).
 
         Returns:
             ``input_ids``, ``attention_mask``, ``image_embeds_position_mask``, ``action_token_mask``:
-            each ``(B, L)`` with ``L = sequence_length``.
+            each ``(B, L)`` int64 tensors with ``L = sequence_length``.
         """
+        import torch
+
+        return {k: torch.from_numpy(v) for k, v in self.token_arrays(instructions).items()}
+
+    def token_arrays(self, instructions: list[str] | str) -> dict[str, np.ndarray]:
+        """:meth:`tokenize` as ``(B, L)`` int64 numpy arrays."""
         if isinstance(instructions, str):
             instructions = [instructions]
         c = self.config
@@ -164,14 +188,14 @@ class Processor:
             ids += words + [self.action_token_id] * c.num_action_tokens
             rows.append(ids)
         L = self.sequence_length
-        input_ids = torch.full((len(rows), L), self.pad_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(rows), L), dtype=torch.long)
+        input_ids = np.full((len(rows), L), self.pad_id, dtype=np.int64)
+        attention_mask = np.zeros((len(rows), L), dtype=np.int64)
         for i, ids in enumerate(rows):
-            input_ids[i, : len(ids)] = torch.tensor(ids)
+            input_ids[i, : len(ids)] = ids
             attention_mask[i, : len(ids)] = 1
-        image_mask = torch.zeros_like(attention_mask)
+        image_mask = np.zeros_like(attention_mask)
         image_mask[:, 2 : 2 + c.num_image_tokens] = 1
-        action_mask = (input_ids == self.action_token_id).long()
+        action_mask = (input_ids == self.action_token_id).astype(np.int64)
         return {
             "input_ids": input_ids,
             "attention_mask": attention_mask,
@@ -198,7 +222,9 @@ class Processor:
             center, half = np.asarray(st.mean), np.maximum(np.asarray(st.std), 1e-6)
         else:
             raise MobileVLAError(f"action_norm must be 'min_max' or 'mean_std', got {self.config.action_norm!r}")
-        if isinstance(like, torch.Tensor):
+        if not isinstance(like, (np.ndarray, np.generic, float, int)):  # a torch tensor
+            import torch
+
             return (torch.as_tensor(center, dtype=like.dtype, device=like.device),
                     torch.as_tensor(half, dtype=like.dtype, device=like.device))
         return center.astype(np.float32), half.astype(np.float32)
