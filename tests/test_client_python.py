@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -126,8 +127,10 @@ def test_fresh_venv_without_torch_drives_a_server(server, tls, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = str(venv / "bin" / "python")
+    source = tmp_path / "client"
+    shutil.copytree(CLIENT_DIR, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))  # builds write beside it
     install = subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                              str(CLIENT_DIR)], capture_output=True, text=True)
+                              str(source)], capture_output=True, text=True)
     assert install.returncode == 0, f"pip install of the thin client failed:\n{install.stderr[-3000:]}"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     run = subprocess.run([python, "-c", VENV_SCRIPT, server.url, TOKEN, tls["ca"]], capture_output=True,
