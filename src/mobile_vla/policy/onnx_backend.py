@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections import deque
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mobile_vla.errors import MobileVLAError
+from mobile_vla.policy.session import StreamingSession
 from mobile_vla.processing.processor import Processor
 
 MANIFEST_FILE = "manifest.json"
@@ -97,35 +97,23 @@ class OnnxPolicy:
         return OnnxSession(self, instruction)
 
 
-class OnnxSession:
-    """One robot's stream of frames under one instruction (see :class:`mobile_vla.policy.streaming.Session`)."""
+class OnnxSession(StreamingSession):
+    """One robot's stream of frames under one instruction (ONNX Runtime, numpy arrays)."""
 
-    def __init__(self, policy: OnnxPolicy, instruction: str):
-        self.policy = policy
-        self._features: deque[np.ndarray] = deque(maxlen=policy.window_size)
-        self._set_instruction(instruction)
+    policy: OnnxPolicy
 
-    def _set_instruction(self, instruction: str) -> None:
-        self.instruction = instruction
-        self._tokens = self.policy.processor.token_arrays([instruction])
-        self._instr = self.policy.run("instruction", **self._tokens) if "instruction" in self.policy.graphs else None
+    def _encode_instruction(self, instruction: str) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+        p = self.policy
+        tokens = p.processor.token_arrays([instruction])
+        return tokens, p.run("instruction", **tokens) if "instruction" in p.graphs else None
 
-    def reset(self, instruction: str | None = None) -> None:
-        self._features.clear()
-        if instruction is not None:
-            self._set_instruction(instruction)
-
-    @property
-    def history_length(self) -> int:
-        return len(self._features)
-
-    def step(self, frame: np.ndarray, channel_order: str = "rgb") -> np.ndarray:
-        """One camera frame ``(H, W, 3)`` uint8 → the action chunk ``(N, 2)`` float32 in m/s."""
-        if not isinstance(frame, np.ndarray):
-            raise MobileVLAError(f"frame must be a numpy array, got {type(frame).__name__}")
+    def _encode_frame(self, frame: np.ndarray, channel_order: str) -> np.ndarray:
         p = self.policy
         pixels = p.processor.pixel_values_np(frame[None], channel_order=channel_order)
-        self._features.append(p.run("frame", pixel_values=pixels, **self._tokens)[0])  # (K', H)
+        return p.run("frame", pixel_values=pixels, **self._tokens)[0]  # (K', H)
+
+    def _chunk(self) -> np.ndarray:
+        p = self.policy
         inputs = {"features": np.stack(self._features)[None]}  # (1, T, K', H)
         if self._instr is not None:
             inputs["instruction"] = self._instr

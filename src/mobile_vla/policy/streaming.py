@@ -8,7 +8,6 @@ over the cached window, whatever W is. Sessions share the (read-only) model and 
 from __future__ import annotations
 
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import torch
 from mobile_vla.errors import MobileVLAError
 from mobile_vla.model.vla import MobileVLA
 from mobile_vla.policy.checkpoint import load_checkpoint, read_state
+from mobile_vla.policy.session import StreamingSession
 from mobile_vla.processing.processor import Processor
 from mobile_vla.vocab.actions import ACTION_NAMES, ACTION_UNITS
 
@@ -74,39 +74,26 @@ class Policy:
         return step_batch(self, sessions, frames, channel_orders, timing)
 
 
-class Session:
-    """One robot's stream of frames under one instruction."""
+class Session(StreamingSession):
+    """One robot's stream of frames under one instruction (torch)."""
 
-    def __init__(self, policy: Policy, instruction: str):
-        self.policy = policy
-        self._features: deque[torch.Tensor] = deque(maxlen=policy.window_size)
-        self._set_instruction(instruction)
+    policy: Policy
 
-    def _set_instruction(self, instruction: str) -> None:
+    def _encode_instruction(self, instruction: str) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
         model, device = self.policy.model, self.policy.device
-        self.instruction = instruction
-        self._tokens = {k: v.to(device) for k, v in self.policy.processor.tokenize([instruction]).items()}
+        tokens = {k: v.to(device) for k, v in self.policy.processor.tokenize([instruction]).items()}
         with torch.inference_mode():
-            self._instr = model.encode_instruction(self._tokens, [instruction])
+            return tokens, model.encode_instruction(tokens, [instruction])
 
-    def reset(self, instruction: str | None = None) -> None:
-        """Clear the frame history; optionally switch the instruction."""
-        self._features.clear()
-        if instruction is not None:
-            self._set_instruction(instruction)
-
-    @property
-    def history_length(self) -> int:
-        return len(self._features)
-
-    def step(self, frame: np.ndarray, channel_order: str = "rgb") -> np.ndarray:
-        """One camera frame ``(H, W, 3)`` uint8 (any size) → the action chunk ``(N, 2)`` float32 in m/s."""
-        if not isinstance(frame, np.ndarray):
-            raise MobileVLAError(f"frame must be a numpy array, got {type(frame).__name__}")
+    def _encode_frame(self, frame: np.ndarray, channel_order: str) -> torch.Tensor:
         p = self.policy
         pixels = p.processor.process_images(frame[None], channel_order=channel_order).to(p.device)
         with torch.inference_mode():
-            self._features.append(p.model.encode_frames(pixels, self._tokens)[0])  # (K', H)
+            return p.model.encode_frames(pixels, self._tokens)[0]  # (K', H)
+
+    def _chunk(self) -> np.ndarray:
+        p = self.policy
+        with torch.inference_mode():
             window = torch.stack(list(self._features)).unsqueeze(0)  # (1, T, K', H), T <= W
             out = p.model.head(window, self._instr)
             chunk = p.processor.unnormalize_actions(out.actions[0, -1].float())

@@ -1,0 +1,60 @@
+"""The streaming session every local backend shares: a window of cached per-frame features.
+
+A step costs one frame's encoding plus the head over the cached window, whatever the window
+size W is: the instruction is encoded once (at creation and on a switch), each frame once.
+Backends say how to encode and run the head (:class:`StreamingSession`'s three hooks); the
+history, ``reset`` and input checks live here. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from mobile_vla.errors import MobileVLAError
+
+
+class StreamingSession:
+    """One robot's stream of frames under one instruction (a :class:`PolicySession`).
+
+    Subclasses implement ``_encode_instruction(instruction) -> (tokens, embedding or None)``,
+    ``_encode_frame(frame, channel_order) -> (K', H) features`` and ``_chunk() -> (N, 2)`` m/s
+    (the head over ``self._features``, oldest first, under ``self._instr``).
+    """
+
+    def __init__(self, policy: Any, instruction: str):
+        self.policy = policy
+        self._features: deque = deque(maxlen=policy.window_size)
+        self._set_instruction(instruction)
+
+    def _set_instruction(self, instruction: str) -> None:
+        self.instruction = instruction
+        self._tokens, self._instr = self._encode_instruction(instruction)
+
+    def reset(self, instruction: str | None = None) -> None:
+        """Clear the frame history; optionally switch the instruction."""
+        self._features.clear()
+        if instruction is not None:
+            self._set_instruction(instruction)
+
+    @property
+    def history_length(self) -> int:
+        return len(self._features)
+
+    def step(self, frame: np.ndarray, channel_order: str = "rgb") -> np.ndarray:
+        """One camera frame ``(H, W, 3)`` uint8 (any size) → the action chunk ``(N, 2)`` float32 in m/s."""
+        if not isinstance(frame, np.ndarray):
+            raise MobileVLAError(f"frame must be a numpy array, got {type(frame).__name__}")
+        self._features.append(self._encode_frame(frame, channel_order))
+        return self._chunk()
+
+    def _encode_instruction(self, instruction: str) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    def _encode_frame(self, frame: np.ndarray, channel_order: str) -> Any:
+        raise NotImplementedError
+
+    def _chunk(self) -> np.ndarray:
+        raise NotImplementedError
