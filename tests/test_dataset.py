@@ -332,3 +332,12 @@ def test_works_with_a_dataloader(tmp_path, processor):
     batches = list(loader)
     assert sum(len(b["episode_id"]) for b in batches) == len(ds) == 14
     assert batches[0]["pixel_values"].shape == (4, 4, 3, 112, 112)
+
+
+def test_split_never_sends_every_group_to_validation(tmp_path, monkeypatch):
+    from mobile_vla.data import split
+
+    paths = [write_sim_pair(tmp_path, scene_id=i)[0] for i in range(2)]
+    monkeypatch.setattr(split, "group_draw", lambda group, seed: 0.0)  # every group draws "validation"
+    train, val = split.split_episodes(paths, 0.25)
+    assert len(train) == 1 and len(val) == 1

@@ -89,7 +89,7 @@ def test_training_on_paired_data_raises_the_flip_ratio(trained, tmp_path):
              "trainer.val_check_interval=1000", "data.val_fraction=0.25"]
     ratios, gaps = {}, {}
     for name, extra in (("untrained", ["trainer.max_steps=1", "optim.lr=0", "optim.backbone_lr=0"]),
-                        ("trained", ["trainer.max_steps=60", "optim.warmup_steps=0", "optim.lr=3e-3"])):
+                        ("trained", ["trainer.max_steps=200", "optim.warmup_steps=0", "optim.lr=3e-3", "data.val_fraction=0"])):
         cfg = load_train_config("configs/tiny.yaml", [f"data.episodes={data}", *small, *extra])
         checkpoint = train(cfg, tmp_path / name, trainer_kwargs={"enable_progress_bar": False})
         grounding = evaluate_offline(Policy.from_checkpoint(checkpoint), data, progress=False)["grounding"]

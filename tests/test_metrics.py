@@ -68,6 +68,7 @@ def test_closed_loop_summary_known_answers():
                rollout("right", True, False, "left", 20), rollout("right", False, False, None, 30)]
     out = summarize(results)
     assert out == {"episodes": 4, "success_rate": 0.5, "side_accuracy": 0.25, "collision_rate": 0.25,
-                   "timeout_rate": 0.25, "mean_steps": 16.0, "success_side_accuracy": 0.5}
+                   "timeout_rate": 0.25, "mean_steps": 16.0, "success_side_accuracy": 0.5,
+                   "wrong_target_rate": 0.0, "success_on_side_rate": 0.25}  # only the first succeeded on its side
     with pytest.raises(ValueError, match="no rollouts"):
         summarize([])

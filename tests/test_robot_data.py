@@ -27,7 +27,7 @@ TINY = [
     "trainer.val_check_interval=4", "trainer.log_every_n_steps=1", "trainer.checkpoint_every_n_steps=0",
     "data.val_fraction=0.34",
 ]
-ROBOT_NAME = re.compile(r"^episode_\d{8}_\d{6}_[12]box_(hori|vert)_(left|right)_core_(close|medium|far)\.h5$")
+ROBOT_NAME = re.compile(r"^episode_\d{8}_\d{6}_[123]box_(hori|vert)_(left|right)_core_(close|medium|far)\.h5$")
 ROBOT_ATTRS = {"episode_name", "total_duration", "num_frames", "action_chunk_size", "obstacle_layout_type",
                "time_period", "collection_datetime", "collection_hour", "collection_minute"}
 

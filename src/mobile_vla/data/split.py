@@ -45,7 +45,8 @@ def split_episodes(
     A group goes to validation when its draw :func:`group_draw` is below ``val_fraction``, so
     each side stratum sends about ``val_fraction`` of its groups (not exactly: the price of
     stability). When that selects nothing but ``val_fraction > 0`` and there are at least two
-    groups, the group of the largest stratum with the lowest draw goes to validation.
+    groups, the group of the largest stratum with the lowest draw goes to validation; when it
+    selects every group, the one with the highest draw stays in training.
 
     Raises:
         MobileVLAError: ``val_fraction`` outside ``[0, 1)``.
@@ -70,6 +71,8 @@ def split_episodes(
     if not val_groups and val_fraction > 0 and len(members) >= 2:
         largest = max(sorted(strata), key=lambda k: len(strata[k]))
         val_groups.append(min(strata[largest], key=lambda g: group_draw(g, seed)))
+    if len(val_groups) == len(members):  # a few groups can all draw low: training keeps the highest
+        val_groups.remove(max(val_groups, key=lambda g: group_draw(g, seed)))
 
     val = sorted(p for g in val_groups for p in members[g])
     val_set = set(val)

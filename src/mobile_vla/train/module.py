@@ -115,21 +115,15 @@ class MobileVLAModule(L.LightningModule):
         if self._val_pairs:  # this process's share of the validation set
             pairs = {k: np.concatenate([p[k] for p in self._val_pairs]) for k in self._val_pairs[0]}
             if pairs["mask_mirror"].any():
-                figures = grounding_from_paired(pairs)
-                by_phase = figures.pop("side_agreement_by_phase", {})
-                figures.pop("side_agreement_steps_by_phase", None)
-                figures.update({f"side_agreement_{phase}": v for phase, v in by_phase.items() if v is not None})
-                for key, value in figures.items():
-                    if key != "paired_steps" and np.isfinite(value):
-                        self.log(f"val/{key}", float(value), rank_zero_only=True)
+                for key, value in _scalars(grounding_from_paired(pairs)).items():
+                    self.log(f"val/{key}", value, rank_zero_only=True)
             if self._per_source and "source" in pairs:
                 for source in sorted(set(pairs["source"].tolist())):
                     rows = pairs["source"] == source
                     if not pairs["mask"][rows].any():
                         continue
-                    for key, value in source_metrics(select_frames(pairs, rows)).items():
-                        if np.isfinite(value):
-                            self.log(f"val/{source}/{key}", float(value), rank_zero_only=True)
+                    for key, value in _scalars(source_metrics(select_frames(pairs, rows))).items():
+                        self.log(f"val/{source}/{key}", value, rank_zero_only=True)
 
     def configure_optimizers(self):
         o = self.config.optim
@@ -140,3 +134,15 @@ class MobileVLAModule(L.LightningModule):
             optimizer, lambda step: warmup_cosine(step, o.warmup_steps, total, o.min_lr_ratio)
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def _scalars(figures: dict) -> dict[str, float]:
+    """The finite numbers among grounding figures, ready to log: per-phase side agreement becomes
+    ``side_agreement_<phase>``; step counts are left out."""
+    out = {}
+    for key, value in figures.items():
+        if key == "side_agreement_by_phase":
+            out.update({f"side_agreement_{phase}": v for phase, v in value.items() if v is not None})
+        elif not key.endswith("steps") and not key.endswith("steps_by_phase") and isinstance(value, (int, float)):
+            out[key] = value
+    return {k: float(v) for k, v in out.items() if np.isfinite(v)}
