@@ -69,7 +69,7 @@ def test_sim_collect_unpaired_writes_the_robots_layout(tmp_path, capsys):
 
     out = tmp_path / "robot"
     assert main(["sim", "collect", "--unpaired", "--out", str(out), "--episodes", "3", "--image-size", "32",
-                 "--no-progress", "--json"]) == 0
+                 "--scenes", "classic", "--no-progress", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["episodes"] == summary["written"] == 3
     files = sorted(out.glob("*.h5"))
@@ -86,7 +86,7 @@ def test_sim_collect_unpaired_writes_the_robots_layout(tmp_path, capsys):
         assert ep.instruction == f"Navigate around the obstacle on the {ep.side} side and reach the cup"
     # a rerun skips what exists
     assert main(["sim", "collect", "--unpaired", "--out", str(out), "--episodes", "3", "--image-size", "32",
-                 "--no-progress", "--json"]) == 0
+                 "--scenes", "classic", "--no-progress", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["skipped"] == 3
 
 
@@ -206,7 +206,7 @@ def test_eval_sim_instruction_side_opposite(co_trained, capsys, tmp_path):
     checkpoint, _, _ = co_trained
     records = tmp_path / "r.jsonl"
     assert main(["eval-sim", "--checkpoint", str(checkpoint), "--episodes", "1", "--instruction-side", "opposite",
-                 "--records", str(records), "--json"]) == 0
+                 "--scenes", "classic", "--records", str(records), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["instruction_side"] == "opposite" and out["overall"]["episodes"] == 1
     row = json.loads(records.read_text().splitlines()[0])
