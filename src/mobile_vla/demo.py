@@ -354,7 +354,7 @@ def render_markdown(report: dict) -> str:
 
 
 def load_demo_config(overrides: list[str], out: str | None = None, seed: int | None = None,
-                     tasks: list[str] | None = None) -> DemoConfig:
+                     tasks: list[str] | None = None, scenes: str | None = None) -> DemoConfig:
     from mobile_vla.config import apply_overrides
 
     data = apply_overrides({}, overrides)
@@ -367,6 +367,8 @@ def load_demo_config(overrides: list[str], out: str | None = None, seed: int | N
         data["seed"] = seed
     if tasks is not None:
         data["tasks"] = tasks
+    if scenes is not None:  # --scenes NAME: the same setting as scenes=NAME
+        data["scenes"] = scenes
     cfg = from_dict(DemoConfig, data, "demo")
     from mobile_vla.sim.tasks import TASKS
 

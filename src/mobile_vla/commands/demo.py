@@ -10,6 +10,8 @@ def register(sub) -> None:
     p = sub.add_parser("demo", help="collect simulator data, train the tiny model, evaluate, write a report")
     p.add_argument("--out", default=None, help="output folder (default outputs/demo)")
     p.add_argument("--seed", type=int, default=None, help="seed for data, training and evaluation (default 0)")
+    p.add_argument("--scenes", default=None, metavar="NAME",
+                   help="scene preset every stage draws from: classic, varied, cluttered (default: the task's, varied)")
     p.add_argument("--tasks", default=None, metavar="TASK[,TASK]",
                    help="simulator tasks one policy learns, e.g. cup,basket (default: cup)")
     p.add_argument("--force-restart", action="store_true",
@@ -26,7 +28,7 @@ def _run(args) -> int:
     from mobile_vla.demo import load_demo_config, run_demo, summary_table
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
-    cfg = load_demo_config(args.overrides, args.out, args.seed, tasks)
+    cfg = load_demo_config(args.overrides, args.out, args.seed, tasks, args.scenes)
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the result (Lightning prints tables)
         report = run_demo(cfg, progress=not args.json, force_restart=args.force_restart)
     headline = {k: report[k] for k in ("success_left", "success_right", "blind_success_left", "blind_success_right",

@@ -1,0 +1,16 @@
+"""`mobile-vla demo` flags map onto the demo's settings."""
+
+import pytest
+
+from mobile_vla.cli import build_parser
+from mobile_vla.demo import load_demo_config
+from mobile_vla.errors import ConfigError
+
+
+def test_scenes_flag_selects_the_preset_like_the_setting():
+    args = build_parser().parse_args(["demo", "--scenes", "cluttered", "--seed", "4", "num_scenes=12"])
+    cfg = load_demo_config(args.overrides, args.out, args.seed, None, args.scenes)
+    assert (cfg.scenes, cfg.seed, cfg.num_scenes) == ("cluttered", 4, 12)
+    assert load_demo_config(["scenes=classic"]).scenes == "classic"
+    with pytest.raises(ConfigError, match="num_scenes"):
+        load_demo_config(["scenes=40"])
