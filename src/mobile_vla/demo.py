@@ -312,7 +312,9 @@ def summary_table(report: dict) -> str:
             ("passed on the instructed side", f"{report['side_accuracy']:.0%}")]
     h = report.get("closed_loop_heldout_phrasings")
     if h:
-        rows.append(("success, held-out phrasings", f"{h['overall']['success_rate']:.0%}"))
+        # Reaching the cup by the other side is not obeying: the instructed-side rate comes first.
+        rows.append(("success on the instructed side, held-out phrasings (any side)",
+                     f"{h['overall']['success_on_side_rate']:.0%} ({h['overall']['success_rate']:.0%})"))
     for task, t in (report.get("tasks") or {}).items():
         for family, r in t["success_by_family"].items():
             rows.append((f"{task}: held-out {family}, left / right", f"{r['left']:.0%} / {r['right']:.0%}"))

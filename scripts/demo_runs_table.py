@@ -1,0 +1,131 @@
+"""Write the per-seed demo table of docs/results.md from demo reports (never by hand).
+
+Inputs: ``results/demo_runs/<recipe>_seed<S>.json``, each the ``report.json`` of one
+``mobile-vla demo`` run, copied unchanged (``scripts/keep_demo_report.sh`` or ``cp``). Runs are
+grouped by ``<recipe>``; each group gets one row per seed and a mean ± sd row, so every figure
+comes with its spread over seeds. The table replaces the text between
+``<!-- demo-runs:begin -->`` and ``<!-- demo-runs:end -->``; ``--check`` exits 1 when the
+document is stale.
+
+    python scripts/demo_runs_table.py            # rewrite docs/results.md
+    python scripts/demo_runs_table.py --check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+from pathlib import Path
+
+from mobile_vla.jsonio import write_text_atomic
+
+BEGIN, END = "<!-- demo-runs:begin -->", "<!-- demo-runs:end -->"
+NAME = re.compile(r"^(?P<recipe>.+)_seed(?P<seed>\d+)$")
+# (header, how to read it from a report, format): rates as percentages, the rest as numbers.
+COLUMNS = (
+    ("success left", lambda r: r["success_left"], "pct"),
+    ("success right", lambda r: r["success_right"], "pct"),
+    ("blind left", lambda r: r["blind_success_left"], "pct"),
+    ("blind right", lambda r: r["blind_success_right"], "pct"),
+    ("successes on the instructed side", lambda r: r["closed_loop"]["overall"]["success_side_accuracy"], "pct"),
+    ("collision", lambda r: r["collision_rate"], "pct"),
+    ("held-out phrasings, instructed side", lambda r: r["closed_loop_heldout_phrasings"]["overall"]["success_on_side_rate"], "pct"),
+    ("flip ratio", lambda r: r["flip_divergence_ratio"], "num"),
+    ("side agreement", lambda r: r["side_agreement"], "num"),
+    ("side agreement beside", lambda r: r["offline"]["grounding"]["side_agreement_by_phase"]["beside"], "num"),
+    ("wall min", lambda r: r["wall_minutes"], "min"),
+)
+
+
+def _value(report: dict, read) -> float | None:
+    try:
+        v = read(report)
+    except (KeyError, TypeError):
+        return None
+    return None if v is None else float(v)
+
+
+def _fmt(v: float | None, kind: str) -> str:
+    if v is None or v != v:
+        return "n/a"
+    return f"{v:.0%}".replace("%", " %") if kind == "pct" else f"{v:.1f}" if kind == "min" else f"{v:.3f}"
+
+
+def _spread(values: list[float | None], kind: str) -> str:
+    vals = [v for v in values if v is not None and v == v]
+    if not vals:
+        return "n/a"
+    mean, sd = statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0
+    if kind == "pct":
+        return f"{mean:.0%} ± {sd:.0%}".replace("%", " %")
+    return f"{mean:.1f} ± {sd:.1f}" if kind == "min" else f"{mean:.3f} ± {sd:.3f}"
+
+
+def load_runs(folder: Path) -> dict[str, list[tuple[int, dict]]]:
+    groups: dict[str, list[tuple[int, dict]]] = {}
+    for path in sorted(folder.glob("*.json")):
+        m = NAME.match(path.stem)
+        if not m:
+            raise SystemExit(f"{path}: expected a name <recipe>_seed<S>.json")
+        try:
+            report = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise SystemExit(f"{path}: not JSON ({e})") from None
+        for key in ("success_left", "success_right", "seed", "config"):
+            if key not in report:
+                raise SystemExit(f"{path}: missing {key!r}; expected a demo report.json")
+        if int(report["seed"]) != int(m["seed"]):
+            raise SystemExit(f"{path}: the name says seed {m['seed']}, the report says {report['seed']}")
+        groups.setdefault(m["recipe"], []).append((int(m["seed"]), report))
+    return {k: sorted(v, key=lambda x: x[0]) for k, v in sorted(groups.items())}
+
+
+def table(groups: dict[str, list[tuple[int, dict]]]) -> str:
+    if not groups:
+        return "No demo run has been recorded yet."
+    head = "| recipe | seed | " + " | ".join(c[0] for c in COLUMNS) + " |"
+    lines = [head, "|" + "---|" * (len(COLUMNS) + 2)]
+    for recipe, runs in groups.items():
+        for seed, r in runs:
+            lines.append(f"| {recipe} | {seed} | " + " | ".join(_fmt(_value(r, read), kind) for _, read, kind in COLUMNS) + " |")
+        if len(runs) > 1:
+            cells = [_spread([_value(r, read) for _, r in runs], kind) for _, read, kind in COLUMNS]
+            lines.append(f"| **{recipe}** | mean ± sd ({len(runs)}) | " + " | ".join(cells) + " |")
+    settings = []
+    for recipe, runs in groups.items():
+        cfg = runs[0][1]["config"]
+        settings.append(f"- `{recipe}`: scenes `{cfg.get('scenes') or 'varied'}`, {cfg['num_scenes']} paired scenes, "
+                        f"{cfg['train_steps']} steps + {cfg['dagger_rounds']} DAgger rounds × {cfg['dagger_scenes']} "
+                        f"scenes × {cfg['dagger_steps']} steps, train overrides `{cfg.get('train_overrides') or []}`")
+    return "\n".join(lines + ["", "Settings of each recipe (from the reports' `config`):", *settings])
+
+
+def fill(doc: str, text: str) -> str:
+    if BEGIN not in doc or END not in doc:
+        raise SystemExit(f"the document has no {BEGIN} ... {END} block")
+    start, end = doc.index(BEGIN) + len(BEGIN), doc.index(END)
+    return doc[:start] + "\n" + text + "\n" + doc[end:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=Path, default=Path("results/demo_runs"))
+    ap.add_argument("--doc", type=Path, default=Path("docs/results.md"))
+    ap.add_argument("--check", action="store_true", help="exit 1 if the document is not up to date")
+    args = ap.parse_args(argv)
+    doc = args.doc.read_text()
+    new = fill(doc, table(load_runs(args.runs)))
+    if args.check:
+        if new != doc:
+            print(f"{args.doc} is stale: run python scripts/demo_runs_table.py", file=sys.stderr)
+            return 1
+        return 0
+    write_text_atomic(args.doc, new)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
