@@ -38,6 +38,24 @@ COLUMNS = (
     ("side agreement beside", lambda r: r["offline"]["grounding"]["side_agreement_by_phase"]["beside"], "num"),
     ("wall min", lambda r: r["wall_minutes"], "min"),
 )
+PHASES = ("approach", "beside", "after")
+
+
+def phase_failures(report: dict, path: Path) -> dict[str, float] | None:
+    """Failed episodes by the phase where they ended, summed over outcomes (fractions of all episodes).
+
+    From the report (``closed_loop.failure_phases``) or, for reports written before the demo
+    recorded it, from the run's ``records.jsonl`` kept beside it as ``<name>.records.jsonl``.
+    """
+    phases = report.get("closed_loop", {}).get("failure_phases")
+    if phases is None:
+        records = path.with_name(path.stem + ".records.jsonl")
+        if not records.is_file():
+            return None
+        from mobile_vla.eval.failures import failure_phases
+
+        phases = failure_phases(json.loads(line) for line in records.read_text().splitlines() if line.strip())
+    return {p: sum(by_phase[p] for by_phase in phases.values()) for p in PHASES}
 
 
 def _value(report: dict, read) -> float | None:
@@ -66,7 +84,7 @@ def _spread(values: list[float | None], kind: str) -> str:
 
 def load_runs(folder: Path) -> dict[str, list[tuple[int, dict]]]:
     groups: dict[str, list[tuple[int, dict]]] = {}
-    for path in sorted(folder.glob("*.json")):
+    for path in sorted(folder.glob("*_seed*.json")):
         m = NAME.match(path.stem)
         if not m:
             raise SystemExit(f"{path}: expected a name <recipe>_seed<S>.json")
@@ -79,6 +97,7 @@ def load_runs(folder: Path) -> dict[str, list[tuple[int, dict]]]:
                 raise SystemExit(f"{path}: missing {key!r}; expected a demo report.json")
         if int(report["seed"]) != int(m["seed"]):
             raise SystemExit(f"{path}: the name says seed {m['seed']}, the report says {report['seed']}")
+        report["_failures"] = phase_failures(report, path)
         groups.setdefault(m["recipe"], []).append((int(m["seed"]), report))
     return {k: sorted(v, key=lambda x: x[0]) for k, v in sorted(groups.items())}
 
@@ -86,14 +105,22 @@ def load_runs(folder: Path) -> dict[str, list[tuple[int, dict]]]:
 def table(groups: dict[str, list[tuple[int, dict]]]) -> str:
     if not groups:
         return "No demo run has been recorded yet."
-    head = "| recipe | seed | " + " | ".join(c[0] for c in COLUMNS) + " |"
-    lines = [head, "|" + "---|" * (len(COLUMNS) + 2)]
+    head = "| recipe | seed | " + " | ".join(c[0] for c in COLUMNS) + " | failed: approach / beside / after |"
+    lines = [head, "|" + "---|" * (len(COLUMNS) + 3)]
+
+    def where(r: dict) -> str:
+        f = r["_failures"]
+        return "n/a" if f is None else " / ".join(_fmt(f[p], "pct") for p in PHASES)
+
     for recipe, runs in groups.items():
         for seed, r in runs:
-            lines.append(f"| {recipe} | {seed} | " + " | ".join(_fmt(_value(r, read), kind) for _, read, kind in COLUMNS) + " |")
+            lines.append(f"| {recipe} | {seed} | " + " | ".join(_fmt(_value(r, read), kind) for _, read, kind in COLUMNS)
+                         + f" | {where(r)} |")
         if len(runs) > 1:
             cells = [_spread([_value(r, read) for _, r in runs], kind) for _, read, kind in COLUMNS]
-            lines.append(f"| **{recipe}** | mean ± sd ({len(runs)}) | " + " | ".join(cells) + " |")
+            fails = [r["_failures"] for _, r in runs if r["_failures"] is not None]
+            mean_where = " / ".join(_fmt(sum(f[p] for f in fails) / len(fails), "pct") for p in PHASES) if fails else "n/a"
+            lines.append(f"| **{recipe}** | mean ± sd ({len(runs)}) | " + " | ".join(cells) + f" | {mean_where} |")
     settings = []
     for recipe, runs in groups.items():
         cfg = runs[0][1]["config"]

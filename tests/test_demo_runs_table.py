@@ -26,7 +26,10 @@ def test_rows_per_seed_and_mean_sd(tmp_path):
     runs = tmp_path / "runs"
     runs.mkdir()
     (runs / "w1_seed0.json").write_text(json.dumps(_report(0, 0.8, 0.6)))
-    (runs / "w1_seed1.json").write_text(json.dumps(_report(1, 0.6, 0.6)))
+    second = _report(1, 0.6, 0.6)
+    second["closed_loop"]["failure_phases"] = {"collision": {"approach": 0.1, "beside": 0.2, "after": 0.0},
+                                               "timeout": {"approach": 0.0, "beside": 0.0, "after": 0.1}}
+    (runs / "w1_seed1.json").write_text(json.dumps(second))
     doc = tmp_path / "results.md"
     doc.write_text(f"intro\n{demo_runs_table.BEGIN}\nold\n{demo_runs_table.END}\nrest\n")
     assert demo_runs_table.main(["--runs", str(runs), "--doc", str(doc), "--check"]) == 1
@@ -35,6 +38,7 @@ def test_rows_per_seed_and_mean_sd(tmp_path):
     assert "| w1 | 0 | 80 %" in text and "| w1 | 1 | 60 %" in text
     assert "70 % ± 14 %" in text  # mean and sample sd of 80 % and 60 %
     assert "n/a" in text  # the beside-phase agreement is missing from these reports
+    assert "| 10 % / 20 % / 10 % |" in text  # failures by phase, summed over outcomes
     assert text.startswith("intro\n") and text.endswith("rest\n")
     assert demo_runs_table.main(["--runs", str(runs), "--doc", str(doc), "--check"]) == 0
 

@@ -182,6 +182,8 @@ def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False
             (paired["pred"] - paired["pred_mirror"])[m][:, 1], (paired["target"] - paired["target_mirror"])[m][:, 1],
             out / "grounding.png", "held-out episodes: instruction flip"))
 
+    from mobile_vla.eval.failures import failure_phases
+
     g = offline["grounding"]
     train_windows = _train_windows(train_cfg, policy)
     report = {
@@ -201,7 +203,8 @@ def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False
         "train_steps": total_steps,
         "wall_minutes": round((time.perf_counter() - start) / 60, 2),
         "seed": cfg.seed,
-        "closed_loop": {k: closed[k] for k in ("overall", "left", "right")},
+        "closed_loop": {**{k: closed[k] for k in ("overall", "left", "right")},
+                        "failure_phases": failure_phases(closed["records"])},
         "closed_loop_blind": {k: blind[k] for k in ("overall", "left", "right")},
         "eval_scene_seeds": closed["scene_seeds"],
         "closed_loop_heldout_phrasings": {k: heldout[k] for k in ("overall", "left", "right")} if heldout else None,
@@ -238,7 +241,8 @@ def _evaluate_task(policy, cfg: DemoConfig, task: str, scenes: str, closed: dict
     no_side = evaluate_closed_loop(policy, cfg.family_episodes, cfg.seed + 2, cfg.strategy, task=task, scenes=scenes,
                                    instructions="no-side", progress=False)
     out: dict[str, Any] = {
-        "closed_loop": {k: closed[k] for k in ("overall", "left", "right")},
+        "closed_loop": {**{k: closed[k] for k in ("overall", "left", "right")},
+                        "failure_phases": failure_phases(closed["records"])},
         "success_by_family": families,
         "no_side": {"success_rate": no_side["overall"]["success_rate"], "sides_taken": no_side["sides_taken"],
                     "episodes": no_side["overall"]["episodes"]},
