@@ -77,7 +77,7 @@ def instructed_side_success(records: Path) -> dict:
     return out
 
 
-def expert_references(episodes: int, seed: int, instruction_side: str) -> dict:
+def expert_references(episodes: int, seed: int, instruction_side: str, scenes: str | None = None) -> dict:
     """The expert on the same eval-sim scenes: driving the instructed side, and driving the suggested
     side whatever the instruction (a scene follower), judged against the instruction."""
     from mobile_vla.eval.closed_loop import instruction_sides
@@ -88,7 +88,7 @@ def expert_references(episodes: int, seed: int, instruction_side: str) -> dict:
     from mobile_vla.sim.world import World
     from mobile_vla.vocab.instructions import canonical_instruction
 
-    _, spec, _, preset = resolve()
+    _, spec, _, preset = resolve(None, scenes)
     per_scene = 2 if instruction_side == "both" else 1
     rows = {"expert": [], "scene_follower": []}
     with World() as world:
@@ -115,6 +115,8 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=500, help="optimiser steps of each training run")
     ap.add_argument("--eval-episodes", type=int, default=20, help="eval-sim episodes per instruction side setting")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--scenes", default=None, metavar="NAME",
+                    help="scene preset of every collection and evaluation (default: the cup task's, varied)")
     ap.add_argument("--runs", nargs="+", choices=("one_sided", "co_trained"), default=["one_sided", "co_trained"],
                     help="which training runs to do (default both; one alone when time is short)")
     ap.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
@@ -123,16 +125,17 @@ def main() -> int:
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     s = args.seed
+    scenes = ["--scenes", args.scenes] if args.scenes else []
     report: dict = {"config": vars(args), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
     report["collect"] = {
         "robot": run(["sim", "collect", "--unpaired", "--out", str(out / "robot"), "--episodes",
-                      str(args.robot_episodes), "--seed", str(s), "--no-progress"]),
+                      str(args.robot_episodes), "--seed", str(s), "--no-progress", *scenes]),
         "sim": run(["sim", "collect", "--out", str(out / "sim"), "--episodes", str(args.sim_episodes),
-                    "--seed", str(s + 1), "--no-progress"]),
+                    "--seed", str(s + 1), "--no-progress", *scenes]),
         "robot_heldout": run(["sim", "collect", "--unpaired", "--out", str(out / "robot_heldout"), "--episodes",
                               str(args.heldout_episodes), "--seed", str(s + 104729), "--noise", "0",
-                              "--no-progress"]),
+                              "--no-progress", *scenes]),
     }
     runs = {
         "one_sided": f"data.episodes={out / 'robot'}",
@@ -140,7 +143,8 @@ def main() -> int:
                       f"{{path: {out / 'sim'}, weight: 1, name: sim}}]",
     }
     runs = {name: runs[name] for name in args.runs}
-    report["references"] = {side: expert_references(args.eval_episodes, s, side) for side in ("opposite", "suggested")}
+    report["references"] = {side: expert_references(args.eval_episodes, s, side, args.scenes)
+                            for side in ("opposite", "suggested")}
     report["runs"] = {name: {"eval_sim": {}} for name in runs}
     for name, episodes in runs.items():
         run_dir = out / name
@@ -161,7 +165,7 @@ def main() -> int:
         for name in runs:
             records = out / name / f"eval_sim_{side}.jsonl"
             e = run(["eval-sim", "--checkpoint", str(out / name / "checkpoint"), "--episodes", str(args.eval_episodes),
-                     "--seed", str(s), "--instruction-side", side, "--records", str(records)],
+                     "--seed", str(s), "--instruction-side", side, "--records", str(records), *scenes],
                     out / name / f"eval_sim_{side}.json")
             e["instructed_side_success"] = instructed_side_success(records)
             report["runs"][name]["eval_sim"][side] = e
