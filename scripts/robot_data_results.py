@@ -37,11 +37,13 @@ def render(report: dict) -> str:
     lines = [BEGIN, "",
              f"Produced by `python benchmarks/robot_data_rehearsal.py --out {c['out']} --steps {c['steps']} "
              f"--eval-episodes {c['eval_episodes']}"
+             + (f" --scenes {c['scenes']}" if c.get("scenes") else "")
              + "".join(f" --override {o}" for o in c.get("override", [])) + "` "
              f"(started {report.get('started', '?')}); the JSON is kept in `{COPY}`.",
              f"Data: {c['robot_episodes']} one-sided episodes (`sim collect --unpaired`, seed {c['seed']}), "
              f"{c['sim_episodes']} paired simulator episodes (seed {c['seed'] + 1}), "
              f"{c['heldout_episodes']} held-out one-sided episodes (seed {c['seed'] + 104729}, no noise). "
+             f"Scene preset: `{c.get('scenes') or 'varied'}`. "
              f"Both runs: `configs/real.yaml`, {c['steps']} optimiser steps each.", "",
              "**`diagnose` on the held-out one-sided episodes** (no paired labels: `flip_divergence_ratio` and "
              "`side_agreement` are skipped)", "",
