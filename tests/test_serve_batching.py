@@ -170,3 +170,22 @@ def test_a_rejected_input_fails_only_its_own_step():
     np.testing.assert_array_equal(results[0].actions, reference[0].step(good[0]))
     np.testing.assert_array_equal(results[2].actions, reference[2].step(good[2]))
     assert results[0].timing["batch_size"] == 1  # answered alone after the batch failed
+
+
+def test_torch_threads_default_and_validation():
+    import torch
+
+    from mobile_vla.errors import MobileVLAError
+    from mobile_vla.serve.server import set_torch_threads
+
+    assert ServerConfig().torch_threads == 1
+    with pytest.raises(MobileVLAError, match="torch_threads"):
+        ServerConfig(torch_threads=-1).validate()
+    before = torch.get_num_threads()
+    try:
+        set_torch_threads(1)
+        assert torch.get_num_threads() == 1
+        set_torch_threads(0)  # 0 leaves torch's setting alone
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
