@@ -1,17 +1,25 @@
 """Load benchmark for ``mobile-vla serve``: batched vs unbatched, where a step's time goes.
 
-For each server configuration (batching on with the default window, and off: ``--batch-window-ms
-0``) a server runs in a child process (its own GIL, as in deployment) and asyncio websocket
-clients in this process speak the documented protocol over loopback:
+Two servers run in child processes (their own GIL, as in deployment), both with the server's
+default flags (``ServerConfig``: batch window, max batch, one worker, torch threads), except that
+the second has batching off (``--batch-window-ms 0``). asyncio websocket clients in this process
+speak the documented protocol over loopback:
 
 - ``1`` and ``8`` clients (``--max-clients``) sending the next frame as soon as a reply arrives;
 - ``16`` clients (``--rate-clients``) at a robot rate (``--rate``, 5 Hz).
 
-Each scenario reports round-trip p50/p99, total steps/s, the mean batch size, and the
-server-side split of a step in ms (means: ``decode``, ``queue`` — waiting for the batch and
-the inference thread —, ``preprocess``, ``model``, ``encode``), read from the server's
-``stage_totals_ms`` before and after. ``in_process_step_ms`` is the p50 of ``session.step`` of
-the same frame in this process, measured before each server runs. ``targets`` compares what the issue asks.
+The lone-client scenario (1 client, flat out) alternates between the two servers in
+``--lone-rounds`` slices (on, off, off, on, ...), so that a drift of the machine does not land
+on one configuration; the other scenarios run on one server, then on the other. The idle server
+costs next to nothing meanwhile.
+
+Each scenario reports round-trip p50/p99, total steps/s, the mean batch size, the server-side
+split of a step in ms (means: ``decode``, ``queue`` — waiting for the batch and the inference
+thread —, ``preprocess``, ``model``, ``encode``), read from the server's ``stage_totals_ms``
+before and after, and the CPU time per step of the server process and of the clients' process.
+``in_process_step_ms`` is the p50 of ``session.step`` of the same frame in this process (with
+``--torch-threads`` intra-op threads), measured between the lone-client slices. ``targets``
+compares what the issue asks.
 
     .venv/bin/python benchmarks/serve_load.py --policy tiny             # untrained tiny checkpoint
     .venv/bin/python benchmarks/serve_load.py                           # fake policy (protocol cost)
@@ -24,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import platform
@@ -39,11 +48,11 @@ RIGHT = "go around the box on the right and reach the cup"
 STAGES = ("decode", "queue", "preprocess", "model", "encode")
 
 
-def load_policy(args: argparse.Namespace):
-    if args.torch_threads:
+def load_policy(args: argparse.Namespace, torch_threads: int = 0):
+    if torch_threads:
         import torch
 
-        torch.set_num_threads(args.torch_threads)
+        torch.set_num_threads(torch_threads)
     if args.policy == "fake":
         from mobile_vla.serve.fake import FakePolicy
 
@@ -54,15 +63,20 @@ def load_policy(args: argparse.Namespace):
 
 
 def serve_child(args: argparse.Namespace) -> None:
-    """Child process: build the policy, serve it, print the port as one JSON line."""
+    """Child process: build the policy, serve it with the server's defaults (but for the flags
+    given), print the port as one JSON line."""
     from mobile_vla.serve.server import ServerConfig, serve_forever
 
-    policy = load_policy(args)
-    config = ServerConfig(port=0, workers=args.workers, max_message_bytes=64 * 1024 * 1024,
-                          batch_window_ms=args.batch_window_ms, max_batch=args.max_batch, max_queue=256)
+    policy = load_policy(args)  # torch threads: the server's own default (ServerConfig.torch_threads)
+    overrides = {
+        "batch_window_ms": args.batch_window_ms, "max_batch": args.max_batch, "workers": args.workers,
+        "torch_threads": args.server_torch_threads,
+    }
+    config = ServerConfig(port=0, **{k: v for k, v in overrides.items() if v is not None})
 
     def ready(port: int) -> None:
-        print(json.dumps({"port": port, "metadata": policy.metadata}, default=str), flush=True)
+        print(json.dumps({"port": port, "metadata": policy.metadata, "config": dataclasses.asdict(config)},
+                         default=str), flush=True)
 
     serve_forever(policy, config, on_ready=ready)
 
@@ -119,53 +133,114 @@ async def health(url: str) -> dict:
         return protocol.unpack(await ws.recv())
 
 
-async def scenario(url: str, clients: int, rate: float | None, duration: float, step: bytes) -> dict:
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc; NaN elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+class Server:
+    """One server child process and what was measured on it."""
+
+    def __init__(self, args: argparse.Namespace, window_ms: float | None):
+        child_args = ["--serve-child", "--policy", args.policy, "--device", args.device,
+                      "--fake-delay-ms", str(args.fake_delay_ms), "--checkpoint-dir", args.checkpoint_dir or ""]
+        for flag, value in (("--batch-window-ms", window_ms), ("--max-batch", args.max_batch),
+                            ("--workers", args.workers), ("--server-torch-threads", args.server_torch_threads)):
+            if value is not None:
+                child_args += [flag, str(value)]
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        self.child = subprocess.Popen([sys.executable, __file__, *child_args], stdout=subprocess.PIPE,
+                                      stderr=subprocess.DEVNULL, text=True, env=env)
+        ready = json.loads(self.child.stdout.readline())
+        self.url = f"ws://127.0.0.1:{ready['port']}"
+        self.metadata, self.config = ready["metadata"], ready["config"]
+        self.window_ms = float(self.config["batch_window_ms"])
+        self.results: list[dict] = []
+
+    def stop(self) -> None:
+        self.child.terminate()
+        self.child.wait(timeout=30)
+
+
+async def scenario(server: Server, clients: int, rate: float | None, duration: float, step: bytes) -> dict:
+    """Run one scenario; returns the raw measurements (see :func:`summarise`)."""
+    url = server.url
     before = await health(url)
+    cpu_server, cpu_clients = process_cpu_s(server.child.pid), time.process_time()
     began = time.perf_counter()
     deadline = began + duration
     results = await asyncio.gather(
         *(client(url, LEFT if i % 2 == 0 else RIGHT, step, deadline, rate) for i in range(clients))
     )
     elapsed = time.perf_counter() - began
+    cpu_server, cpu_clients = process_cpu_s(server.child.pid) - cpu_server, time.process_time() - cpu_clients
     after = await health(url)
-    latency = np.concatenate([r["latency_ms"] for r in results])
-    served = max(1, after["steps_served"] - before["steps_served"])
-    split = {
-        stage: round((after["stage_totals_ms"][stage] - before["stage_totals_ms"][stage]) / served, 2)
-        for stage in STAGES
-    }
     return {
-        "clients": clients,
+        "clients": clients, "rate": rate, "elapsed": elapsed,
+        "latency": np.concatenate([r["latency_ms"] for r in results]),
+        "batch": np.concatenate([r["batch"] for r in results]),
+        "served": after["steps_served"] - before["steps_served"],
+        "stage_ms": {s: after["stage_totals_ms"][s] - before["stage_totals_ms"][s] for s in STAGES},
+        "cpu_server_s": cpu_server, "cpu_clients_s": cpu_clients,
+    }
+
+
+def summarise(server: Server, runs: list[dict]) -> dict:
+    """One row from one or more runs of the same scenario (pooled)."""
+    latency = np.concatenate([r["latency"] for r in runs])
+    elapsed = sum(r["elapsed"] for r in runs)
+    served = max(1, sum(r["served"] for r in runs))
+    steps = max(1, len(latency))
+    rate = runs[0]["rate"]
+    return {
+        "batch_window_ms": server.window_ms,
+        "clients": runs[0]["clients"],
         "mode": f"{rate:g} Hz" if rate else "max",
         "steps": int(len(latency)),
         "steps_per_s": round(len(latency) / elapsed, 1),
         "p50_ms": round(float(np.percentile(latency, 50)), 2),
         "p99_ms": round(float(np.percentile(latency, 99)), 2),
-        "mean_batch": round(float(np.mean(np.concatenate([r["batch"] for r in results]))), 2),
-        "server_split_ms": split,
+        "mean_batch": round(float(np.mean(np.concatenate([r["batch"] for r in runs]))), 2),
+        "server_split_ms": {s: round(sum(r["stage_ms"][s] for r in runs) / served, 2) for s in STAGES},
+        "cpu_ms_per_step": {
+            "server": round(sum(r["cpu_server_s"] for r in runs) * 1e3 / steps, 2),
+            "clients": round(sum(r["cpu_clients_s"] for r in runs) * 1e3 / steps, 2),
+        },
     }
 
 
-def run_server(args: argparse.Namespace, window_ms: float, step: bytes) -> tuple[dict, list[dict]]:
-    child_args = [*sys.argv[1:], "--serve-child", "--batch-window-ms", str(window_ms),
-                  "--checkpoint-dir", args.checkpoint_dir or ""]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    child = subprocess.Popen([sys.executable, __file__, *child_args], stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, text=True, env=env)
+def run_all(args: argparse.Namespace, step: bytes, policy, frame: np.ndarray) -> tuple[list[Server], list[float]]:
+    servers = [Server(args, None), Server(args, 0.0)]  # batching on (server default), off
+    local: list[float] = []
     try:
-        ready = json.loads(child.stdout.readline())
-        url = f"ws://127.0.0.1:{ready['port']}"
-        plan = [(n, None) for n in _counts(args.max_clients)] + [(n, args.rate) for n in _counts(args.rate_clients)]
-        asyncio.run(scenario(url, 1, None, min(1.0, args.duration), step))  # warm-up
-        results = []
-        for n, rate in plan:
-            results.append({"batch_window_ms": window_ms,
-                            **asyncio.run(scenario(url, n, rate, args.duration, step))})
-            print(json.dumps(results[-1]), file=sys.stderr)
+        for server in servers:  # warm-up
+            asyncio.run(scenario(server, 1, None, min(1.0, args.duration), step))
+        lone: dict[int, list[dict]] = {0: [], 1: []}
+        rounds = max(1, args.lone_rounds)
+        for k in range(rounds):
+            order = (0, 1) if k % 2 == 0 else (1, 0)
+            local += in_process_step_ms(policy, frame, steps=max(10, 40 // rounds))
+            for i in order:
+                lone[i].append(asyncio.run(scenario(servers[i], 1, None, args.duration / rounds, step)))
+        plan = [(n, None) for n in _counts(args.max_clients) if n != 1]
+        plan += [(n, args.rate) for n in _counts(args.rate_clients)]
+        for i, server in enumerate(servers):
+            if 1 in _counts(args.max_clients):
+                server.results.append(summarise(server, lone[i]))
+                print(json.dumps(server.results[-1]), file=sys.stderr)
+            for n, rate in plan:
+                server.results.append(summarise(server, [asyncio.run(scenario(server, n, rate, args.duration, step))]))
+                print(json.dumps(server.results[-1]), file=sys.stderr)
+        local += in_process_step_ms(policy, frame, steps=max(10, 40 // rounds))
     finally:
-        child.terminate()
-        child.wait(timeout=30)
-    return ready["metadata"], results
+        for server in servers:
+            server.stop()
+    return servers, local
 
 
 def _counts(text: str) -> list[int]:
@@ -201,15 +276,19 @@ def main() -> None:
     parser.add_argument("--rate-clients", default="16", help="client counts sending at --rate")
     parser.add_argument("--rate", type=float, default=5.0, help="robot control rate for the fixed-rate runs")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per scenario")
+    parser.add_argument("--lone-rounds", type=int, default=4,
+                        help="slices the lone-client scenario is cut into, alternating the two servers")
     parser.add_argument("--frame", default="480x640", help="camera frame HxW sent each step")
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--window-ms", type=float, default=5.0, help="the batched configuration's window")
-    parser.add_argument("--max-batch", type=int, default=16)
+    parser.add_argument("--batch-window-ms", type=float, default=None,
+                        help="the batched server's window (default: the server's default)")
+    parser.add_argument("--max-batch", type=int, default=None, help="(default: the server's default)")
+    parser.add_argument("--workers", type=int, default=None, help="(default: the server's default)")
+    parser.add_argument("--server-torch-threads", type=int, default=None,
+                        help="torch intra-op threads in the servers (default: the server's default)")
     parser.add_argument("--torch-threads", type=int, default=0,
-                        help="torch intra-op threads in the server and the in-process run (0: torch's default); "
-                             "1 suffers far less when other jobs share the cores")
+                        help="torch intra-op threads of the in-process session.step (0: torch's default); "
+                             "the servers use theirs (--server-torch-threads)")
     parser.add_argument("--serve-child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--batch-window-ms", type=float, default=5.0, help=argparse.SUPPRESS)
     parser.add_argument("--checkpoint-dir", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_child:
@@ -227,28 +306,26 @@ def main() -> None:
     h, w = (int(v) for v in args.frame.split("x"))
     frame = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
     step = protocol.pack({"type": "step", "image": frame})
-    policy = load_policy(args)
-    # Measured before each server runs, so that it sees the same (shared) machine as the servers.
-    local = in_process_step_ms(policy, frame)
-    metadata, batched = run_server(args, args.window_ms, step)
-    local += in_process_step_ms(policy, frame)
-    _, unbatched = run_server(args, 0.0, step)
+    policy = load_policy(args, args.torch_threads)
+    load_before = round(os.getloadavg()[0], 2)
+    (batched, unbatched), local = run_all(args, step, policy, frame)
     in_process_ms = float(np.percentile(local, 50))
     print(json.dumps({
         "benchmark": "serve_load",
         "policy": args.policy,
-        "model": metadata.get("model", metadata.get("model_name")),
+        "model": batched.metadata.get("model", batched.metadata.get("model_name")),
         "device": args.device,
-        "workers": args.workers,
-        "torch_threads": args.torch_threads or "default",
+        "server_config": {k: batched.config[k] for k in
+                          ("batch_window_ms", "max_batch", "workers", "max_queue", "torch_threads")},
+        "in_process_torch_threads": args.torch_threads or "default",
         "frame": [h, w, 3],
         "duration_s": args.duration,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-        "load_average_1min": round(os.getloadavg()[0], 2),
+        "load_average_1min": {"before": load_before, "after": round(os.getloadavg()[0], 2)},
         "in_process_step_ms": round(in_process_ms, 2),
-        "batched": batched,
-        "unbatched": unbatched,
-        "targets": targets(batched, unbatched, in_process_ms, args.rate),
+        "batched": batched.results,
+        "unbatched": unbatched.results,
+        "targets": targets(batched.results, unbatched.results, in_process_ms, args.rate),
     }, indent=2))
 
 

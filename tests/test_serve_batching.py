@@ -170,3 +170,115 @@ def test_a_rejected_input_fails_only_its_own_step():
     np.testing.assert_array_equal(results[0].actions, reference[0].step(good[0]))
     np.testing.assert_array_equal(results[2].actions, reference[2].step(good[2]))
     assert results[0].timing["batch_size"] == 1  # answered alone after the batch failed
+
+
+def test_pace_says_when_a_session_is_due():
+    from mobile_vla.serve.batching import ACTIVE_HORIZON_S, _Pace
+
+    assert _Pace(stepped=100.0).due_within(100.1, 0.005)  # no pace known yet: expected
+    assert not _Pace(stepped=100.0, in_flight=True).due_within(100.1, 10.0)  # its step is in flight
+    assert not _Pace(stepped=100.0).due_within(100.0 + ACTIVE_HORIZON_S + 1, 10.0)  # gone quiet
+    flat_out = _Pace(stepped=100.0, replied=100.01, pause_s=0.002)
+    assert flat_out.due_within(100.011, 0.005)
+    at_5_hz = _Pace(stepped=100.0, replied=100.03, pause_s=0.17)
+    assert not at_5_hz.due_within(100.031, 0.005)  # between its ticks
+    assert at_5_hz.due_within(100.197, 0.005)  # its next tick is within the window
+
+
+def test_a_lone_step_does_not_wait_for_a_session_between_its_ticks():
+    """Another session is connected but not due for a minute: a step runs at once, not after the window."""
+    policy = FakePolicy()
+    lone, paced = policy.new_session(INSTRUCTIONS[0]), policy.new_session(INSTRUCTIONS[1])
+    frame = frames(1)[0]
+
+    async def main():
+        scheduler = StepScheduler(policy, window_s=30.0, max_batch=8)
+        scheduler.start()
+        try:
+            await scheduler.step(paced, frame, "rgb")
+            pace = scheduler._paces[id(paced)]
+            pace.pause_s = 60.0  # as if it stepped once a minute
+            started = asyncio.get_running_loop().time()
+            result = await asyncio.wait_for(scheduler.step(lone, frame, "rgb"), 10.0)
+            return result, asyncio.get_running_loop().time() - started
+        finally:
+            await scheduler.stop()
+
+    result, elapsed = asyncio.run(main())
+    assert result.timing["batch_size"] == 1
+    assert elapsed < 5.0  # nowhere near the 30 s window
+
+
+def test_a_batch_waits_for_a_session_due_within_the_window():
+    """A session that steps flat out and was just answered is waited for; the two steps run together."""
+    policy = FakePolicy()
+    first, second = policy.new_session(INSTRUCTIONS[0]), policy.new_session(INSTRUCTIONS[1])
+    frame = frames(1)[0]
+
+    async def main():
+        scheduler = StepScheduler(policy, window_s=30.0, max_batch=8)
+        scheduler.start()
+        try:
+            # Both step once together (no pace known yet: each expects the other).
+            await asyncio.gather(scheduler.step(first, frame, "rgb"), scheduler.step(second, frame, "rgb"))
+            # Now `second` is due again at once (pause 0): `first`'s step waits for it.
+            scheduler._paces[id(second)].pause_s = 0.0
+            step_first = asyncio.ensure_future(scheduler.step(first, frame, "rgb"))
+            await asyncio.sleep(0.3)
+            assert not step_first.done()
+            step_second = await asyncio.wait_for(scheduler.step(second, frame, "rgb"), 10.0)
+            return await asyncio.wait_for(step_first, 10.0), step_second
+        finally:
+            await scheduler.stop()
+
+    a, b = asyncio.run(main())
+    assert a.timing["batch_size"] == b.timing["batch_size"] == 2
+    assert a.timing["queue_ms"] >= 250  # it waited for `second`, within the window
+
+
+def test_frames_resized_on_arrival_give_the_same_chunks(tiny_policy):
+    """The scheduler resizes frames on its own threads; the chunks equal each session stepping alone."""
+    processor = tiny_policy.processor
+    for frame in varied_frames(4, seed=21):
+        for order in ("rgb", "bgr"):
+            resized = processor.resize_frame(frame, order)
+            np.testing.assert_array_equal(processor.resize_frame(resized, "rgb"), resized)
+    alone = [tiny_policy.new_session(i) for i in INSTRUCTIONS]
+    served = [tiny_policy.new_session(i) for i in INSTRUCTIONS]
+    orders = ["rgb", "bgr", "rgb", "bgr"]
+
+    async def main(step_frames):
+        scheduler = StepScheduler(tiny_policy, window_s=0.5, max_batch=4)
+        assert scheduler._prepare_pool is not None
+        scheduler.start()
+        try:
+            return await asyncio.gather(*(scheduler.step(s, f, o) for s, f, o in zip(served, step_frames, orders)))
+        finally:
+            await scheduler.stop()
+
+    for t in range(3):
+        step_frames = varied_frames(4, seed=200 + t)
+        expected = [s.step(f, channel_order=o) for s, f, o in zip(alone, step_frames, orders)]
+        results = asyncio.run(main(step_frames))
+        for e, r in zip(expected, results):
+            np.testing.assert_allclose(r.actions, e, atol=1e-5, rtol=0)
+            assert r.timing["preprocess_ms"] > 0
+
+
+def test_torch_threads_default_and_validation():
+    import torch
+
+    from mobile_vla.errors import MobileVLAError
+    from mobile_vla.serve.server import set_torch_threads
+
+    assert ServerConfig().torch_threads == 1
+    with pytest.raises(MobileVLAError, match="torch_threads"):
+        ServerConfig(torch_threads=-1).validate()
+    before = torch.get_num_threads()
+    try:
+        set_torch_threads(1)
+        assert torch.get_num_threads() == 1
+        set_torch_threads(0)  # 0 leaves torch's setting alone
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -1,11 +1,20 @@
 """Step scheduling: a bounded queue of session steps, run in batches across sessions.
 
-Steps of different sessions that arrive within ``window_s`` of each other run as one forward
-pass (the policy's ``step_batch``; each session keeps its own history). The window never
-delays a lone robot: a batch waits only while fewer steps are queued than the sessions that
-stepped in the last ``ACTIVE_HORIZON_S`` and are not already being computed, so one client's
-step starts at once and a fleet's steps are gathered. ``window_s == 0`` turns batching off
-(every step runs alone).
+Steps of different sessions run as one forward pass (the policy's ``step_batch``; each session
+keeps its own history). When an inference thread is free, a batch takes every queued step and
+gathers more only while there is reason to, until ``window_s`` after its first step arrived:
+
+- steps already received and still being resized are waited for (they arrive within a resize,
+  sooner than a second batch would run), even past the window;
+- otherwise only while some session is *expected soon*: it has no step in flight and its usual
+  pause between a reply and its next step (a running mean) ends before the window does. A
+  robot stepping flat out is expected again right after its reply, one at 5 Hz not until its
+  next tick.
+
+So a lone robot's step starts at once (nothing else is expected, even if other robots are
+connected between their ticks), and steps queued while a batch computed start as soon as it
+ends (their window has passed), which keeps the model busy. ``window_s == 0`` turns batching
+off (every step runs alone).
 
 ``workers`` inference threads each run their own batches: while one batch computes, the next
 gathers; with one worker (the default) model calls never overlap. A step that finds
@@ -31,7 +40,8 @@ import numpy as np
 
 from mobile_vla.errors import MobileVLAError
 
-ACTIVE_HORIZON_S = 2.0  # a session that stepped this recently is expected to step again soon
+ACTIVE_HORIZON_S = 2.0  # a session that has not stepped for this long is not expected at all
+PAUSE_SMOOTHING = 0.3  # weight of the latest reply-to-next-step pause in a session's running mean
 PREPARE_THREADS = 2  # PIL releases the GIL while resizing
 
 
@@ -46,12 +56,30 @@ class StepResult:
 
 
 @dataclasses.dataclass
+class _Pace:
+    """When a session's next step is due: its last step, its last reply, its usual pause between them."""
+
+    stepped: float  # time.perf_counter() when its last step arrived
+    replied: float | None = None  # when its last step's result was ready
+    pause_s: float | None = None  # running mean of reply -> next step
+    in_flight: bool = False  # a step of it is being resized, queued or computed
+
+    def due_within(self, now: float, horizon_s: float) -> bool:
+        if self.in_flight or now - self.stepped > ACTIVE_HORIZON_S:
+            return False
+        if self.replied is None or self.pause_s is None:
+            return True  # no pace known yet: expect it, as a new robot steps again at once
+        return self.replied + self.pause_s <= now + horizon_s
+
+
+@dataclasses.dataclass
 class _Request:
     session: Any
     image: np.ndarray  # (H, W, 3) uint8
     order: str
     future: asyncio.Future
     queued: float  # time.perf_counter() on arrival
+    pace: _Pace
 
 
 class StepScheduler:
@@ -69,7 +97,7 @@ class StepScheduler:
             if self._resize is not None else None
         )
         self._pending: collections.deque[_Request] = collections.deque()
-        self._recent: dict[int, float] = {}  # id(session) -> time.monotonic() of its last step
+        self._paces: dict[int, _Pace] = {}  # id(session) -> when its next step is due
         self._computing = 0  # steps inside a running batch
         self._preparing = 0  # steps being resized: they join the queue in a moment
         self._arrived: asyncio.Event | None = None
@@ -116,7 +144,20 @@ class StepScheduler:
             raise Overloaded(
                 f"overloaded: {len(self._pending)} steps are already waiting for inference; retry later"
             )
-        self._recent[id(session)] = time.monotonic()
+        now = time.perf_counter()
+        pace = self._paces.get(id(session))
+        if pace is None:
+            pace = self._paces[id(session)] = _Pace(now)
+        elif pace.replied is not None:
+            pause = now - pace.replied
+            pace.pause_s = pause if pace.pause_s is None else pace.pause_s + PAUSE_SMOOTHING * (pause - pace.pause_s)
+        pace.stepped, pace.in_flight = now, True
+        try:
+            return await self._prepare_and_queue(session, image, order, pace)
+        finally:
+            pace.in_flight = False  # (done already when its batch settled)
+
+    async def _prepare_and_queue(self, session: Any, image: np.ndarray, order: str, pace: _Pace) -> StepResult:
         loop = asyncio.get_running_loop()
         prepare_ms = 0.0
         if self._prepare_pool is not None:
@@ -128,7 +169,7 @@ class StepScheduler:
                 self._preparing -= 1
                 self._arrived.set()  # a gathering batch waiting for this step re-checks
             order, prepare_ms = "rgb", (time.perf_counter() - started) * 1e3
-        request = _Request(session, image, order, loop.create_future(), time.perf_counter())
+        request = _Request(session, image, order, loop.create_future(), time.perf_counter(), pace)
         self._pending.append(request)
         self._arrived.set()
         result = await request.future
@@ -137,7 +178,7 @@ class StepScheduler:
 
     def forget(self, session: Any) -> None:
         """The session ended: stop expecting its steps."""
-        self._recent.pop(id(session), None)
+        self._paces.pop(id(session), None)
 
     # ------------------------------------------------------------------ batching
 
@@ -154,16 +195,17 @@ class StepScheduler:
             await self._arrived.wait()
         batch = self._take([])
         deadline = batch[0].queued + self.window_s if batch else 0.0
-        while batch and len(batch) < min(self.max_batch, self._expected()):
-            # Past the window, still wait for steps already received and being resized: they
-            # arrive within a resize, sooner than a second batch would run.
-            remaining = deadline - time.perf_counter()
-            if remaining <= 0 and not self._preparing:
+        while batch and len(batch) < self.max_batch:
+            now = time.perf_counter()
+            if self._preparing:  # received, being resized: it joins within a resize
+                wait = max(deadline - now, self.window_s)
+            elif now < deadline and self._due_within(now, deadline - now):
+                wait = deadline - now
+            else:
                 break
-            remaining = max(remaining, self.window_s)
             self._arrived.clear()
             try:
-                await asyncio.wait_for(self._arrived.wait(), remaining)
+                await asyncio.wait_for(self._arrived.wait(), wait)
             except asyncio.TimeoutError:
                 break
             batch = self._take(batch)
@@ -176,12 +218,9 @@ class StepScheduler:
                 batch.append(request)
         return batch
 
-    def _expected(self) -> int:
-        """Sessions expected to send a step soon: recently active, not waiting for a batch now."""
-        now = time.monotonic()
-        for key in [k for k, t in self._recent.items() if now - t > ACTIVE_HORIZON_S]:
-            del self._recent[key]
-        return len(self._recent) - self._computing
+    def _due_within(self, now: float, horizon_s: float) -> bool:
+        """Whether a session with no step in flight is expected to step within ``horizon_s``."""
+        return any(pace.due_within(now, horizon_s) for pace in self._paces.values())
 
     async def _execute(self, batch: list[_Request]) -> None:
         started = time.perf_counter()
@@ -237,6 +276,8 @@ class StepScheduler:
 
 
 def _settle(request: _Request, outcome: Any, started: float) -> None:
+    # Its session may step again from now on (a batch gathering next counts on it).
+    request.pace.in_flight, request.pace.replied = False, time.perf_counter()
     if request.future.done():
         return
     if isinstance(outcome, BaseException):

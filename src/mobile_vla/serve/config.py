@@ -27,6 +27,11 @@ class ServerConfig:
     max_queue: int = 32  # steps waiting for inference beyond this are answered "overloaded"
     batch_window_ms: float = 5.0  # 0 turns batching off
     max_batch: int = 16
+    # torch intra-op threads of a server process (``serve_forever``; 0 keeps torch's default). One:
+    # on a few cores the inference thread, the frame-resizing threads and the event loop use the
+    # cores better than intra-op threads, which gain nothing on the small models and stall badly
+    # when another job shares the cores.
+    torch_threads: int = 1
     drain_timeout_s: float = 10.0  # on SIGTERM: how long in-flight steps may take to finish
     tls_cert: str | None = None
     tls_key: str | None = None
@@ -43,6 +48,8 @@ class ServerConfig:
         for name, value in positive.items():
             if value < 1:
                 raise MobileVLAError(f"{name} must be >= 1, got {value}")
+        if self.torch_threads < 0:
+            raise MobileVLAError(f"torch_threads must be >= 0, got {self.torch_threads}")
         for name in ("auth_timeout_s", "idle_timeout_s", "batch_window_ms", "drain_timeout_s"):
             if (getattr(self, name) or 0) < 0:
                 raise MobileVLAError(f"{name} must be >= 0, got {getattr(self, name)}")

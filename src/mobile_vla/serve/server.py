@@ -18,6 +18,7 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -79,6 +80,13 @@ def serve_in_thread(policy: Any, config: ServerConfig | None = None) -> Iterator
         thread.join(timeout=server.config.drain_timeout_s + 10)
 
 
+def set_torch_threads(threads: int) -> None:
+    """Give torch ``threads`` intra-op threads if the policy imported it (0: leave torch's default)."""
+    torch = sys.modules.get("torch")
+    if threads and torch is not None:
+        torch.set_num_threads(threads)
+
+
 def _run_loop(loop: asyncio.AbstractEventLoop, coro, ready: concurrent.futures.Future) -> None:
     asyncio.set_event_loop(loop)
     try:
@@ -91,7 +99,12 @@ def _run_loop(loop: asyncio.AbstractEventLoop, coro, ready: concurrent.futures.F
 
 
 def serve_forever(policy: Any, config: ServerConfig, on_ready: Callable[[int], Any] | None = None) -> None:
-    """Blocking entry point for ``mobile-vla serve``: SIGTERM or Ctrl+C drains open sessions and returns."""
+    """Blocking entry point for ``mobile-vla serve``: SIGTERM or Ctrl+C drains open sessions and returns.
+
+    The process is the server's: torch (when the policy uses it) gets ``config.torch_threads``
+    intra-op threads. ``serve_in_thread`` leaves its host process's torch settings alone.
+    """
+    set_torch_threads(config.torch_threads)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
