@@ -29,6 +29,9 @@ def register(sub) -> None:
     p.add_argument("--device", default="cpu", help="torch device for inference, e.g. cpu or cuda")
     p.add_argument("--max-message-mb", type=float, default=16.0, help="messages over this are refused")
     p.add_argument("--workers", type=int, default=1, help="inference threads (1 serialises model calls)")
+    p.add_argument("--torch-threads", type=int, default=1,
+                   help="torch intra-op threads of the server process (default 1: batching, not threads, uses "
+                        "the cores for the tiny model; 0 keeps torch's default)")
     limits = p.add_argument_group("limits (docs/serving.md)")
     limits.add_argument("--max-connections", type=int, default=64, help="open connections at most (default 64)")
     limits.add_argument("--auth-timeout", type=float, default=10.0,
@@ -101,6 +104,7 @@ def server_config(args):
         token=args.token or None,
         max_message_bytes=int(args.max_message_mb * 1024 * 1024),
         workers=args.workers,
+        torch_threads=args.torch_threads,
         max_connections=args.max_connections,
         auth_timeout_s=args.auth_timeout,
         preauth_max_bytes=args.preauth_max_bytes,
