@@ -19,11 +19,14 @@ deterministic): the camera's horizontal view is ≈ ±45°, a cup at its edge is
 a cup 6–7 m away covers fewer than 20 of the 112-px frame's pixels.
 
 ``cluttered`` adds 1–4 distractors (:class:`Distractor`): boxes and spheres in any colour,
-cylinders — the cup's shape — never in the cup's colour family. Some stand beside the
-cluster outside both lanes, some off the path (beyond the cup or far to a side). Each keeps
-:data:`DISTRACTOR_CLEARANCE` from the expert's route on *both* sides (:func:`expert_routes`), stays
-off the start-to-cup sight line and is lower than the cup, so both sides stay passable and the cup
-visible — while a route that strays sideways from the scene's own meets them.
+cylinders — the cup's shape — never in the cup's colour family. Up to three stand beside the path
+(:func:`_beside_path`), alternating between the left and the right side: just outside the corridor
+the expert's routes on *both* sides leave free (:data:`DISTRACTOR_CLEARANCE` from the robot's edge,
+:func:`expert_routes`), preferably where the *nominal* route — the mean expert route, which a robot
+that does not look drives (:data:`NOMINAL_VELOCITIES`, the blind baseline's replay) — runs into
+them; a fourth stands off the path (beyond the cup or far to a side). All stay off the
+start-to-cup sight line and are lower than the cup, so both sides stay passable and the cup
+visible — while a route that does not follow the scene's own meets them.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from __future__ import annotations
 import colorsys
 import dataclasses
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -57,7 +61,25 @@ LOW_CONTRAST_FRACTION = 0.3
 # Hues (degrees) of the cup's colour family: yellow through green to cyan.
 CUP_HUES = (45.0, 200.0)
 DISTRACTORS = (1, 4)
-DISTRACTOR_CLEARANCE = 0.3  # m between a distractor's footprint and the robot's edge on the expert's route
+DISTRACTOR_CLEARANCE = 0.25  # m between a distractor's footprint and the robot's edge on the expert's routes
+BESIDE_SLACK = 0.05  # m: a distractor beside the path stands at most this much farther out than DISTRACTOR_CLEARANCE
+BESIDE_FROM = 1.0  # m before the cluster's front face: where distractors beside the path may begin
+BESIDE_TO = 0.5  # m past the cup: where they end
+CLUSTER_MARGIN = 0.15  # m between a distractor's footprint and the cluster's bounding box
+OFF_PATH = (3,)  # which distractors, by index, stand off the path (beyond the cup or far to a side)
+# The mean route of a robot that does not look: the mean over 100 clean expert episodes of ``varied`` scenes
+# (baseline seed stream of base seed 0) of the expert's robot-frame (linear_x, linear_y) at each 0.4-s step,
+# i.e. the actions the blind baseline replays (mobile_vla.sim.baselines; a test checks they still agree).
+NOMINAL_VELOCITIES = {
+    "left": ((0.65, 0.43), (0.65, 0.43), (0.65, 0.43), (0.65, 0.43), (0.65, 0.42), (0.66, 0.37), (0.67, 0.29),
+             (0.72, 0.14), (0.77, 0.02), (0.77, -0.03), (0.69, -0.17), (0.60, -0.32), (0.54, -0.47), (0.53, -0.51),
+             (0.57, -0.46), (0.60, -0.42), (0.66, -0.35), (0.69, -0.30), (0.71, -0.27), (0.73, -0.24), (0.69, -0.31)),
+    "right": ((0.66, -0.41), (0.66, -0.41), (0.66, -0.41), (0.66, -0.41), (0.66, -0.40), (0.67, -0.35), (0.70, -0.25),
+              (0.73, -0.11), (0.78, -0.03), (0.77, 0.02), (0.69, 0.16), (0.58, 0.35), (0.51, 0.49), (0.52, 0.51),
+              (0.56, 0.46), (0.61, 0.41), (0.66, 0.35), (0.70, 0.30), (0.72, 0.28), (0.76, 0.24), (0.79, 0.10),
+              (0.80, 0.02)),
+}
+NOMINAL_DT = 0.4  # s per step of NOMINAL_VELOCITIES (the expert's control period)
 _ROBOT_RADIUS = 0.2
 _ROUTE_STEPS = 60
 _ARRIVED = 0.35  # m: the task's success radius
@@ -222,7 +244,8 @@ def distractor_fits(scene: SceneSpec, d: Distractor, others: list[Distractor], r
     if any(route_distance(p, route) < _ROBOT_RADIUS + d.radius + DISTRACTOR_CLEARANCE for route in routes):
         return False
     x0, x1, y0, y1 = scene.obstacle_bounds
-    if x0 - d.radius - 0.3 < d.x < x1 + d.radius + 0.3 and y0 - d.radius - 0.3 < d.y < y1 + d.radius + 0.3:
+    m = d.radius + CLUSTER_MARGIN
+    if x0 - m < d.x < x1 + m and y0 - m < d.y < y1 + m:
         return False
     start, cup = np.asarray(scene.start_pose[:2]), np.asarray(scene.target_xy)
     if _segment_distance(p, start, cup + (cup - start) * 0.3) < d.radius + scene.cup_radius + 0.25:
@@ -232,7 +255,76 @@ def distractor_fits(scene: SceneSpec, d: Distractor, others: list[Distractor], r
     return all(math.dist(p, (o.x, o.y)) > d.radius + o.radius + 0.1 for o in others)
 
 
-def _distractor(rng: np.random.Generator, scene: SceneSpec, beside: bool) -> Distractor:
+def nominal_routes(scene: SceneSpec) -> list[np.ndarray]:
+    """Per side (left, right), ``(K, 2)`` the route :data:`NOMINAL_VELOCITIES` drives from the scene's start
+    pose: where a robot that does not look goes (the blind baseline's route)."""
+    x, y, yaw = scene.start_pose
+    c, s = math.cos(yaw), math.sin(yaw)
+    routes = []
+    for side in ("left", "right"):
+        v = np.array(NOMINAL_VELOCITIES[side], np.float64)
+        step = np.stack([c * v[:, 0] - s * v[:, 1], s * v[:, 0] + c * v[:, 1]], axis=1) * NOMINAL_DT
+        routes.append(np.vstack([[x, y], np.array([x, y]) + np.cumsum(step, axis=0)]))
+    return routes
+
+
+def _nearest_on_routes(q: np.ndarray, routes: list[np.ndarray]) -> tuple[float, np.ndarray, np.ndarray]:
+    """``(distance, nearest point, that segment's direction)`` from ``q`` to the nearest of ``routes``."""
+    best = (math.inf, q, np.array([1.0, 0.0]))
+    for route in routes:
+        a, ab = route[:-1], np.diff(route, axis=0)
+        t = np.clip(np.einsum("ij,ij->i", q - a, ab) / np.maximum(np.einsum("ij,ij->i", ab, ab), 1e-12), 0.0, 1.0)
+        near = a + t[:, None] * ab
+        dist = np.linalg.norm(q - near, axis=1)
+        k = int(np.argmin(dist))
+        if dist[k] < best[0]:
+            best = (float(dist[k]), near[k], ab[k])
+    return best
+
+
+def _push_out(rng: np.random.Generator, q: np.ndarray, routes: list[np.ndarray], need: float) -> np.ndarray:
+    """``q`` moved straight away from the nearest of ``routes`` until it is ``need`` from each (a few passes)."""
+    for _ in range(4):
+        dist, near, direction = _nearest_on_routes(q, routes)
+        if dist >= need - 1e-6:
+            break
+        if dist > 1e-6:
+            away = (q - near) / dist
+        else:  # on the route: to a random side of it
+            away = np.array([-direction[1], direction[0]]) / max(float(np.linalg.norm(direction)), 1e-9)
+            away = away if rng.random() < 0.5 else -away
+        q = near + away * need
+    return q
+
+
+def _beside_path(rng: np.random.Generator, scene: SceneSpec, nominal: np.ndarray, radius: float,
+                 routes: list[np.ndarray], fits: Callable[[np.ndarray], bool]) -> np.ndarray | None:
+    """A spot just outside the corridor the expert's ``routes`` leave free, next to the ``nominal`` route.
+
+    Points of ``nominal`` from :data:`BESIDE_FROM` before the cluster to :data:`BESIDE_TO` past the cup
+    are pushed out of the corridor (``ROBOT_RADIUS + DISTRACTOR_CLEARANCE + radius`` plus up to
+    :data:`BESIDE_SLACK` from both routes); of those that ``fits``, one the nominal route still runs
+    into is preferred — a robot that drives the average route without looking meets it, the expert
+    passes it with :data:`DISTRACTOR_CLEARANCE` to spare. ``None`` if no spot fits.
+    """
+    x0, tx = scene.obstacle_bounds[0], scene.target_xy[0]
+    dense = np.concatenate([np.linspace(nominal[k], nominal[k + 1], 4, endpoint=False)
+                            for k in range(len(nominal) - 1)])
+    dense = dense[(dense[:, 0] >= x0 - BESIDE_FROM) & (dense[:, 0] <= tx + BESIDE_TO)]
+    need = _ROBOT_RADIUS + DISTRACTOR_CLEARANCE + radius + rng.uniform(0.01, BESIDE_SLACK)
+    spots, blocking = [], []
+    for q in dense:
+        p = _push_out(rng, q, routes, need)
+        if fits(p):
+            spots.append(p)
+            if float(np.linalg.norm(p - q)) < _ROBOT_RADIUS + radius - 0.05:
+                blocking.append(p)
+    pool = blocking or spots
+    return pool[int(rng.integers(len(pool)))] if pool else None
+
+
+def _distractor_look(rng: np.random.Generator) -> tuple[str, tuple[float, ...], np.ndarray]:
+    """``(shape, size, rgb)``: boxes and spheres in any colour, cylinders never in the cup's colour family."""
     u = rng.uniform
     shape = DISTRACTOR_SHAPES[int(rng.integers(len(DISTRACTOR_SHAPES)))]
     if shape == "box":
@@ -245,30 +337,49 @@ def _distractor(rng: np.random.Generator, scene: SceneSpec, beside: bool) -> Dis
         rgb = _colour_outside_cup_family(rng)
     else:  # a box or sphere may wear the cup's colours: only the shape tells it from the cup
         rgb = CUP_COLOURS[int(rng.integers(len(CUP_COLOURS)))] * u(0.85, 1.0)
-    x0, x1, y0, y1 = scene.obstacle_bounds
+    return shape, tuple(float(v) for v in size), rgb
+
+
+def _off_path(rng: np.random.Generator, scene: SceneSpec) -> tuple[float, float]:
+    u = rng.uniform
     tx, ty = scene.target_xy
-    if beside:  # level with the cluster, outside the lane on one side
-        sign = 1.0 if rng.random() < 0.5 else -1.0
-        face = y1 if sign > 0 else y0
-        x, y = u(x0 - 0.6, x1 + 0.8), face + sign * u(1.05, 1.9)
-    elif rng.random() < 0.5:  # beyond the cup
-        x, y = tx + u(0.9, 2.0), ty + u(-1.5, 1.5)
-    else:  # far to a side, anywhere along the way
-        x, y = u(0.8, tx), scene.start_pose[1] + (1 if rng.random() < 0.5 else -1) * u(2.2, 3.5)
-    return Distractor(shape, float(x), float(y), tuple(float(v) for v in size), rgba_of(rgb))
+    if rng.random() < 0.5:  # beyond the cup
+        return tx + u(0.9, 2.0), ty + u(-1.5, 1.5)
+    return u(0.8, tx), scene.start_pose[1] + (1 if rng.random() < 0.5 else -1) * u(2.2, 3.5)  # far to a side
 
 
 def sample_cluttered_scene(seed: int) -> SceneSpec:
-    """A ``cluttered`` scene from ``seed``: a varied scene plus 1–4 distractors (deterministic)."""
+    """A ``cluttered`` scene from ``seed``: a varied scene plus 1–4 distractors (deterministic).
+
+    Distractors ``0``–``2`` stand beside the path (:func:`_beside_path`), alternating between the
+    nominal left and right routes from a random one; distractor 3 stands off the path. One that finds
+    no spot beside the path within half the draws stands off it instead.
+    """
     scene = sample_varied_scene(seed)
     rng = np.random.default_rng([int(seed), 1])  # the varied part stays the varied preset's scene
     n = int(rng.integers(DISTRACTORS[0], DISTRACTORS[1] + 1))
     placed: list[Distractor] = []
     routes = expert_routes(scene)
-    for _ in range(_MAX_DRAWS):
+    nominal = nominal_routes(scene)
+    first = int(rng.integers(2))
+    for draw in range(_MAX_DRAWS):
         if len(placed) == n:
             break
-        d = _distractor(rng, scene, beside=len(placed) % 2 == 0)
+        k = len(placed)
+        shape, size, rgb = _distractor_look(rng)
+
+        def make(x: float, y: float, shape=shape, size=size, rgb=rgb) -> Distractor:
+            return Distractor(shape, float(x), float(y), size, rgba_of(rgb))
+
+        if k not in OFF_PATH and draw < _MAX_DRAWS // 2:
+            side = (first + sum(j not in OFF_PATH for j in range(k))) % 2
+            spot = _beside_path(rng, scene, nominal[side], make(0.0, 0.0).radius, routes,
+                                lambda p: distractor_fits(scene, make(*p), placed, routes))
+            if spot is None:
+                continue
+            d = make(*spot)
+        else:
+            d = make(*_off_path(rng, scene))
         if distractor_fits(scene, d, placed, routes):
             placed.append(d)
     if not placed:
