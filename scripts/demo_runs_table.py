@@ -44,10 +44,10 @@ PHASES = ("approach", "beside", "after")
 def phase_failures(report: dict, path: Path) -> dict[str, float] | None:
     """Failed episodes by the phase where they ended, summed over outcomes (fractions of all episodes).
 
-    From the report (``closed_loop.failure_phases``) or, for reports written before the demo
+    From the report (``closed_loop_failure_phases``) or, for reports written before the demo
     recorded it, from the run's ``records.jsonl`` kept beside it as ``<name>.records.jsonl``.
     """
-    phases = report.get("closed_loop", {}).get("failure_phases")
+    phases = report.get("closed_loop_failure_phases")
     if phases is None:
         records = path.with_name(path.stem + ".records.jsonl")
         if not records.is_file():

@@ -27,7 +27,7 @@ def test_rows_per_seed_and_mean_sd(tmp_path):
     runs.mkdir()
     (runs / "w1_seed0.json").write_text(json.dumps(_report(0, 0.8, 0.6)))
     second = _report(1, 0.6, 0.6)
-    second["closed_loop"]["failure_phases"] = {"collision": {"approach": 0.1, "beside": 0.2, "after": 0.0},
+    second["closed_loop_failure_phases"] = {"collision": {"approach": 0.1, "beside": 0.2, "after": 0.0},
                                                "timeout": {"approach": 0.0, "beside": 0.0, "after": 0.1}}
     (runs / "w1_seed1.json").write_text(json.dumps(second))
     doc = tmp_path / "results.md"

@@ -42,3 +42,10 @@ def test_reduced_demo_twice_is_identical(tmp_path, capsys):
         weights = [(out / checkpoint / "model.safetensors").read_bytes() for out in runs]
         assert weights[0] == weights[1], checkpoint
     assert (runs[0] / "records.jsonl").read_text() == (runs[1] / "records.jsonl").read_text()
+
+    # A crash after the last DAgger round (no report yet): the rerun reuses every trained round —
+    # each round's settings must read the same as in the uninterrupted run — and reports the same.
+    (runs[1] / "report.json").unlink()
+    assert main(["demo", "--out", str(runs[1]), "--seed", "2", "--json", *DEMO]) == 0
+    capsys.readouterr()
+    assert comparable(json.loads((runs[1] / "report.json").read_text())) == comparable(a)

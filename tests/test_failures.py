@@ -17,14 +17,14 @@ def test_failures_by_outcome_and_phase():
     records = [_record(4.0, success=True), _record(1.0, collision=True), _record(2.0, collision=True),
                _record(3.5), _record(3.0, wrong_target=True)]
     out = failure_phases(records)
-    assert out["collision"] == {"approach": 0.2, "beside": 0.2, "after": 0.0}
-    assert out["timeout"] == {"approach": 0.0, "beside": 0.0, "after": 0.2}
+    assert out["collision"] == {"approach": 0.2, "beside": 0.2, "after": 0.0, "unknown": 0.0}
+    assert out["timeout"] == {"approach": 0.0, "beside": 0.0, "after": 0.2, "unknown": 0.0}
     assert out["wrong_target"]["after"] == 0.2
     assert sum(sum(p.values()) for p in out.values()) == pytest.approx(0.8)  # the failure rate
 
 
-def test_records_without_geometry_are_refused():
-    with pytest.raises(ValueError, match="trajectory"):
-        failure_phases([{"success": False, "collision": True, "trajectory": [[0, 0, 0]]}])
+def test_records_without_geometry_count_as_unknown_phase():
+    out = failure_phases([{"success": False, "collision": True, "trajectory": [[0, 0, 0]]}, _record(4.0, success=True)])
+    assert out["collision"]["unknown"] == 0.5
     with pytest.raises(ValueError, match="no closed-loop records"):
         failure_phases([])

@@ -203,8 +203,8 @@ def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False
         "train_steps": total_steps,
         "wall_minutes": round((time.perf_counter() - start) / 60, 2),
         "seed": cfg.seed,
-        "closed_loop": {**{k: closed[k] for k in ("overall", "left", "right")},
-                        "failure_phases": failure_phases(closed["records"])},
+        "closed_loop": {k: closed[k] for k in ("overall", "left", "right")},
+        "closed_loop_failure_phases": failure_phases(closed["records"]),  # where the failed episodes ended
         "closed_loop_blind": {k: blind[k] for k in ("overall", "left", "right")},
         "eval_scene_seeds": closed["scene_seeds"],
         "closed_loop_heldout_phrasings": {k: heldout[k] for k in ("overall", "left", "right")} if heldout else None,
@@ -241,8 +241,7 @@ def _evaluate_task(policy, cfg: DemoConfig, task: str, scenes: str, closed: dict
     no_side = evaluate_closed_loop(policy, cfg.family_episodes, cfg.seed + 2, cfg.strategy, task=task, scenes=scenes,
                                    instructions="no-side", progress=False)
     out: dict[str, Any] = {
-        "closed_loop": {**{k: closed[k] for k in ("overall", "left", "right")},
-                        "failure_phases": failure_phases(closed["records"])},
+        "closed_loop": {k: closed[k] for k in ("overall", "left", "right")},
         "success_by_family": families,
         "no_side": {"success_rate": no_side["overall"]["success_rate"], "sides_taken": no_side["sides_taken"],
                     "episodes": no_side["overall"]["episodes"]},

@@ -17,13 +17,14 @@ from mobile_vla.data.scene_labels import scene_labels
 from mobile_vla.eval.grounding import PHASES, cluster_phase
 
 OUTCOMES = ("collision", "timeout", "wrong_target")
+UNKNOWN = "unknown"  # no cluster geometry in the record
 
 
 def _last_phase(record: dict[str, Any]) -> str:
-    poses = np.asarray(record["trajectory"], np.float64)
+    poses = np.asarray(record.get("trajectory", []), np.float64)
     labels = scene_labels(record, len(poses))
-    if labels is None:
-        raise ValueError("a closed-loop record needs 'trajectory', 'obstacles' and 'target_xy'")
+    if labels is None:  # a task without an obstacle cluster, or a record without its geometry
+        return UNKNOWN
     near, far = labels[-1, 4], labels[-1, 5]  # the cluster's near and far faces, robot frame
     return PHASES[int(cluster_phase(near, far))]
 
@@ -32,12 +33,13 @@ def failure_phases(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, flo
     """``{outcome: {phase: fraction of all episodes}}`` for the failed ones (see module docstring).
 
     ``records``: closed-loop records (``RolloutResult.to_record``). Fractions are of all episodes,
-    so a table row adds up to the failure rate.
+    so a table row adds up to the failure rate. Phases are :data:`PHASES` and ``unknown`` (records
+    without an obstacle cluster).
     """
     records = list(records)
     if not records:
         raise ValueError("no closed-loop records")
-    counts = {o: dict.fromkeys(PHASES, 0) for o in OUTCOMES}
+    counts = {o: dict.fromkeys((*PHASES, UNKNOWN), 0) for o in OUTCOMES}
     for r in records:
         if r["success"]:
             continue

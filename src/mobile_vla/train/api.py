@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import logging
 import math
 import os
@@ -32,6 +34,7 @@ FINGERPRINT_EXEMPT = (
     "trainer.checkpoint_every_n_steps",  # when state is saved, not what is learned
     "data.num_workers",  # loader parallelism: items depend on (seed, index) only
     "data.cache",  # the decoded-frame cache holds the same pixels
+    "processor.action_stats",  # fitted from the training split, not chosen; a continued run reuses its checkpoint's
 )
 
 
@@ -103,6 +106,10 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: str | 
     """
     from mobile_vla.fingerprint import claim
 
+    # A copy: the fitted processor is written into the config saved with the checkpoint, and the
+    # caller's config must not change with it (the demo passes one config to every DAgger round,
+    # and a resumed round would otherwise see other settings than the uninterrupted one did).
+    config = copy.deepcopy(config)
     config.validate()
     t = config.trainer
     out = Path(out_dir or t.out_dir)
