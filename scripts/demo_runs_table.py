@@ -74,6 +74,8 @@ def _fmt(v: float | None, kind: str) -> str:
 
 def _spread(values: list[float | None], kind: str) -> str:
     vals = [v for v in values if v is not None and v == v]
+    if kind == "min":  # wall time depends on the machine's load and on resumes, not on the seed
+        return "–"
     if not vals:
         return "n/a"
     mean, sd = statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0
