@@ -30,6 +30,8 @@ COLUMNS = (
     ("success right", lambda r: r["success_right"], "pct"),
     ("blind left", lambda r: r["blind_success_left"], "pct"),
     ("blind right", lambda r: r["blind_success_right"], "pct"),
+    # n/a for reports written before the demo scored the expert on its evaluation scenes
+    ("expert, both sides", lambda r: (r["expert_success_left"] + r["expert_success_right"]) / 2, "pct"),
     ("successes on the instructed side", lambda r: r["closed_loop"]["overall"]["success_side_accuracy"], "pct"),
     ("collision", lambda r: r["collision_rate"], "pct"),
     ("held-out phrasings, instructed side", lambda r: r["closed_loop_heldout_phrasings"]["overall"]["success_on_side_rate"], "pct"),

@@ -151,6 +151,8 @@ def test_demo_smoke(tmp_path, capsys):
     from mobile_vla.demo import summary_table
 
     assert "blind baseline success, left" in summary_table(full)
+    assert full["closed_loop_expert"]["overall"]["episodes"] == 2  # the expert on the same scenes
+    assert full["expert_success_left"] == full["closed_loop_expert"]["left"]["success_rate"]
     assert (out / "checkpoint" / "model.safetensors").is_file()
     assert (out / "report.md").read_text().startswith("# Mobile VLA demo report")
     for figure in full["figures"].values():

@@ -69,6 +69,39 @@ def test_feature_norm_toggles(feature_norm):
     assert (model.feature_norm is not None) == feature_norm
 
 
+def test_running_feature_norm_standardises_alike_in_training_and_at_inference():
+    from mobile_vla.model.vla import RunningFeatureNorm
+
+    torch.manual_seed(0)
+    norm = RunningFeatureNorm(4)
+    population = torch.randn(512, 4) * 3.0 + 1.0
+    norm.train()
+    norm(population)  # the first batch sets the statistics
+    # a batch of one episode's near-identical frames: BatchNorm would blow its spread up to 1
+    episode = population[:1] + 0.01 * torch.randn(32, 4)
+    trained = norm(episode)
+    assert float(trained.std(0).max()) < 0.1
+    norm.eval()
+    torch.testing.assert_close(norm(episode), trained, atol=0.05, rtol=0.0)  # statistics barely moved
+    batchnorm = torch.nn.BatchNorm1d(4).train()
+    assert float(batchnorm(episode).std(0).min()) > 0.9
+
+
+def test_running_feature_norm_trains_with_both_instructions_in_one_step():
+    cfg = small_model_config(window=2, chunk=2)
+    cfg.head.feature_norm_stats = "running"
+    processor = processor_for(cfg)
+    torch.manual_seed(0)
+    model = MobileVLA(cfg, processor.vocab_size)
+    batch = synthetic_batch(processor, cfg, [LEFT, RIGHT])
+    model.loss(batch)["loss"].backward()  # the head runs under the instruction and its mirror
+    assert int(model.feature_norm.num_batches_tracked) >= 1
+    assert model.feature_norm.weight.grad is not None
+    cfg.head.feature_norm_stats = "layer"
+    with pytest.raises(ConfigError, match="feature_norm_stats"):
+        cfg.validate()
+
+
 def test_scene_to_head_feeds_the_geometry_estimate_to_the_action_head():
     cfg = small_model_config(window=2, chunk=2, scene_aux=True)
     cfg.grounding.scene_to_head = True

@@ -15,7 +15,7 @@ other settings stop with an error naming them unless ``--force-restart``; see fi
    (fresh scenes from the evaluation seed stream: training instructions, each instruction
    family's held-out part, instructions that name no side; with several tasks, each task and
    scenes holding every task's objects, where the confusion between tasks is counted), and run
-   the image-blind baseline on the same evaluation scenes;
+   the image-blind baseline and the expert on the same evaluation scenes;
 5. write ``report.json``, ``report.md``, PNG figures, rollout MP4s (``videos/``) and
    ``report.html`` (all of it in one self-contained page), and print a summary table.
 """
@@ -161,6 +161,9 @@ def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False
     # The same evaluation scenes without a glance at the camera: what the policy's figures stand next to.
     blind = timed("eval_sim_blind", evaluate_closed_loop, None, cfg.eval_episodes, cfg.seed,
                   progress=progress, task=main_task, scenes=preset, baseline="blind")
+    # ... and the expert driving them: the ceiling the policy's figures aim at.
+    expert = timed("eval_sim_expert", evaluate_closed_loop, None, cfg.eval_episodes, cfg.seed,
+                   progress=progress, task=main_task, scenes=preset, baseline="expert")
     heldout = None
     if cfg.heldout_episodes:
         heldout = timed("eval_sim_heldout", evaluate_closed_loop, policy, cfg.heldout_episodes, cfg.seed + 1,
@@ -191,6 +194,8 @@ def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False
         "success_right": closed["right"]["success_rate"],
         "blind_success_left": blind["left"]["success_rate"],
         "blind_success_right": blind["right"]["success_rate"],
+        "expert_success_left": expert["left"]["success_rate"],
+        "expert_success_right": expert["right"]["success_rate"],
         "scenes": preset,
         "collision_rate": closed["overall"]["collision_rate"],
         "side_accuracy": closed["overall"]["side_accuracy"],
@@ -206,6 +211,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False
         "closed_loop": {k: closed[k] for k in ("overall", "left", "right")},
         "closed_loop_failure_phases": failure_phases(closed["records"]),  # where the failed episodes ended
         "closed_loop_blind": {k: blind[k] for k in ("overall", "left", "right")},
+        "closed_loop_expert": {k: expert[k] for k in ("overall", "left", "right")},
         "eval_scene_seeds": closed["scene_seeds"],
         "closed_loop_heldout_phrasings": {k: heldout[k] for k in ("overall", "left", "right")} if heldout else None,
         "success_by_family": per_task[main_task]["success_by_family"],
@@ -311,6 +317,9 @@ def summary_table(report: dict) -> str:
             ("closed-loop success, right", f"{report['success_right']:.0%}"),
             ("blind baseline success, left", f"{report['blind_success_left']:.0%}"),
             ("blind baseline success, right", f"{report['blind_success_right']:.0%}"),
+            ("expert success, left / right",
+             f"{report['expert_success_left']:.0%} / {report['expert_success_right']:.0%}"
+             if "expert_success_left" in report else "n/a"),
             ("collision rate", f"{report['collision_rate']:.0%}"),
             ("passed on the instructed side", f"{report['side_accuracy']:.0%}")]
     h = report.get("closed_loop_heldout_phrasings")
@@ -347,8 +356,9 @@ def render_markdown(report: dict) -> str:
              f"{report['wall_minutes']:.1f} minutes wall time.", "", "```", summary_table(report), "```", ""]
     lines += ["| closed loop | success | collision | timeout | side accuracy | mean steps |",
               "|---|---|---|---|---|---|"]
-    for name, section in (("policy", "closed_loop"), ("blind baseline", "closed_loop_blind")):
-        for key, r in report[section].items():
+    for name, section in (("policy", "closed_loop"), ("blind baseline", "closed_loop_blind"),
+                          ("expert", "closed_loop_expert")):
+        for key, r in report.get(section, {}).items():
             lines.append(f"| {name}, {key} | {r['success_rate']:.2f} | {r['collision_rate']:.2f} | "
                          f"{r['timeout_rate']:.2f} | {r['side_accuracy']:.2f} | {r['mean_steps']:.1f} |")
     lines.append("")

@@ -64,6 +64,10 @@ class HeadConfig:
     dropout: float = 0.0
     huber_delta: float = 0.1
     feature_norm: bool = True  # standardise per-frame features across the batch (running stats at inference)
+    # batch: standardise with each training batch's statistics (BatchNorm); running: with the running
+    # statistics in training too, so a batch of a few windows (a few episodes' correlated frames)
+    # cannot train the head on a scale it never sees at inference.
+    feature_norm_stats: str = "batch"
     class_weights: list[float] | None = None  # classification: 9 weights (None = uniform)
 
 
@@ -107,6 +111,8 @@ class ModelConfig:
         for name in ("num_action_tokens", "window_size", "fwd_pred_next_n", "lstm_hidden", "lstm_layers"):
             if getattr(h, name) < 1:
                 raise ConfigError(f"model.head.{name}: expected >= 1, got {getattr(h, name)}")
+        if h.feature_norm_stats not in ("batch", "running"):
+            raise ConfigError(f"model.head.feature_norm_stats: expected batch | running, got {h.feature_norm_stats!r}")
         if h.class_weights is not None and len(h.class_weights) != 9:
             raise ConfigError(f"model.head.class_weights: expected 9 values, got {len(h.class_weights)}")
         if g.scene_to_head and not (g.scene_aux and g.pool_image_latents):

@@ -43,6 +43,30 @@ def batch_tokens(batch: dict, prefix: str = "") -> Tokens:
     return {k: batch[prefix + k] for k in TOKEN_KEYS}
 
 
+class RunningFeatureNorm(nn.BatchNorm1d):
+    """Standardise ``(N, F)`` features with running statistics in training as at inference.
+
+    Each training batch updates the running mean and variance (the first sets them) and is then
+    standardised with them, so the head's input scale does not depend on how many episodes a
+    batch holds. Same parameters and buffers as ``BatchNorm1d``: checkpoints stay interchangeable.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            with torch.no_grad():
+                mean, var = x.mean(0), x.var(0, unbiased=False)
+                if int(self.num_batches_tracked) == 0:
+                    self.running_mean.copy_(mean)
+                    self.running_var.copy_(var)
+                else:
+                    self.running_mean.lerp_(mean, self.momentum)
+                    self.running_var.lerp_(var, self.momentum)
+                self.num_batches_tracked += 1
+        # Clones: the head may run twice a step (an instruction and its mirror) before backward.
+        return F.batch_norm(x, self.running_mean.clone(), self.running_var.clone(), self.weight, self.bias,
+                            False, 0.0, self.eps)
+
+
 class MobileVLA(nn.Module):
     """The VLA policy network (see module docstring).
 
@@ -70,7 +94,8 @@ class MobileVLA(nn.Module):
         self.needs_instruction = g.film or g.contrastive
         # Backbone states share a large common component and differ little between frames; an
         # unnormalised head learns from them very slowly (the "mean action" plateau).
-        self.feature_norm = nn.BatchNorm1d(fused_dim) if h.feature_norm else None
+        norm = RunningFeatureNorm if h.feature_norm_stats == "running" else nn.BatchNorm1d
+        self.feature_norm = norm(fused_dim) if h.feature_norm else None
         self.film_context = FiLM(embed_dim, context_dim) if g.film else None
         self.film_input = FiLM(embed_dim, fused_dim) if g.film else None
         self.direction_head = nn.Linear(head_dim, 3) if g.direction_aux else None
