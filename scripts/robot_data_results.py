@@ -100,7 +100,7 @@ def render(report: dict) -> str:
                      f"{num(val.get(f'val/{source}/action_difference'))} | "
                      f"{num(val.get(f'val/{source}/flip_divergence_ratio'))} |")
     seconds = {k: report["runs"].get(k, {}).get("train_seconds") for k in RUNS}
-    lines += ["", "Training wall time on the busy shared CPU: " + ", ".join(
+    lines += ["", "Training wall time (2-core CPU; see the reading for the load): " + ", ".join(
         f"{RUNS[k]} {v:.0f} s" if v else f"{RUNS[k]} not recorded" for k, v in seconds.items()) + ".", "", END]
     return "\n".join(lines)
 
