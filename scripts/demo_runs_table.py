@@ -80,7 +80,9 @@ def _spread(values: list[float | None], kind: str) -> str:
         return "–"
     if not vals:
         return "n/a"
-    mean, sd = statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0
+    if len(vals) == 1:  # one report of the group has it: no spread to give
+        return _fmt(vals[0], kind) + " (1 run)"
+    mean, sd = statistics.fmean(vals), statistics.stdev(vals)
     if kind == "pct":
         return f"{mean:.0%} ± {sd:.0%}".replace("%", " %")
     return f"{mean:.1f} ± {sd:.1f}" if kind == "min" else f"{mean:.3f} ± {sd:.3f}"
