@@ -22,6 +22,7 @@ before and after, and the CPU time per step of the server process and of the cli
 compares what the issue asks.
 
     .venv/bin/python benchmarks/serve_load.py --policy tiny             # untrained tiny checkpoint
+    .venv/bin/python benchmarks/serve_load.py --policy tiny-onnx        # its ONNX export (ONNX Runtime)
     .venv/bin/python benchmarks/serve_load.py                           # fake policy (protocol cost)
     .venv/bin/python benchmarks/serve_load.py --policy DIR --device cuda
 
@@ -40,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -57,9 +59,9 @@ def load_policy(args: argparse.Namespace, torch_threads: int = 0):
         from mobile_vla.serve.fake import FakePolicy
 
         return FakePolicy(delay_s=args.fake_delay_ms / 1e3)
-    from mobile_vla import Policy
+    from mobile_vla.policy.backends import load_policy as load_backend
 
-    return Policy.from_checkpoint(args.checkpoint_dir, device=args.device)
+    return load_backend(args.checkpoint_dir, device=args.device)  # a torch checkpoint or an ONNX export
 
 
 def serve_child(args: argparse.Namespace) -> None:
@@ -269,7 +271,9 @@ def targets(batched: list[dict], unbatched: list[dict], in_process_ms: float, ra
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--policy", default="fake", help="'fake', 'tiny' (untrained tiny checkpoint) or a DIR")
+    parser.add_argument("--policy", default="fake",
+                        help="'fake', 'tiny' (untrained tiny checkpoint), 'tiny-onnx' (its ONNX export) or a DIR "
+                             "(a checkpoint or an export)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--fake-delay-ms", type=float, default=0.0, help="simulated inference time (fake)")
     parser.add_argument("--max-clients", default="1,8", help="client counts sending flat out")
@@ -295,10 +299,17 @@ def main() -> None:
         serve_child(args)
         return
 
-    if args.policy == "tiny":
+    if args.policy in ("tiny", "tiny-onnx"):
         from mobile_vla.train.checkpoint import init_checkpoint
 
         args.checkpoint_dir = str(init_checkpoint(tempfile.mkdtemp(prefix="serve-bench-") + "/tiny"))
+        if args.policy == "tiny-onnx":
+            from mobile_vla.cli import main as cli
+
+            export = str(Path(args.checkpoint_dir).parent / "onnx")
+            if cli(["export", "--checkpoint", args.checkpoint_dir, "--format", "onnx", "--out", export]) != 0:
+                raise SystemExit("the ONNX export failed")
+            args.checkpoint_dir = export
     elif args.policy != "fake":
         args.checkpoint_dir = args.policy
     from mobile_vla.serve import protocol

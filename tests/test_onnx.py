@@ -97,6 +97,28 @@ def test_graphs_take_a_batch_of_sessions(exported):
     assert np.allclose(actions[1], one[0], atol=1e-5)
 
 
+def test_step_batch_equals_each_session_alone(exported):
+    """Sessions at different points of their episodes (histories 0, 2, 5 > W) and instructions."""
+    _, out = exported
+    policy = load_policy(out)
+    instructions = [LEFT, "Take the right path around the boxes to the cup", LEFT]
+    batched = [policy.new_session(i) for i in instructions]
+    alone = [policy.new_session(i) for i in instructions]
+    for b, history in enumerate((0, 2, 5)):
+        for frame in _frames(history, seed=b + 1):
+            batched[b].step(frame, "bgr")
+            alone[b].step(frame, "bgr")
+    frames = list(_frames(3, seed=9))
+    timing: dict = {}
+    chunks = policy.step_batch(batched, frames, ["bgr", "rgb", "bgr"], timing)
+    for b, order in enumerate(["bgr", "rgb", "bgr"]):
+        np.testing.assert_allclose(chunks[b], alone[b].step(frames[b], order), atol=1e-5)
+        assert batched[b].history_length == alone[b].history_length
+    assert timing["model_ms"] > 0
+    with pytest.raises(MobileVLAError, match="only once"):
+        policy.step_batch([batched[0], batched[0]], frames[:2], ["rgb", "rgb"])
+
+
 def test_int8_variant_is_chosen_at_load_time(exported, monkeypatch):
     _, out = exported
     monkeypatch.setenv("MOBILE_VLA_ONNX_VARIANT", "int8")

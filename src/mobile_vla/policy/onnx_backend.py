@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mobile_vla.errors import MobileVLAError
-from mobile_vla.policy.session import StreamingSession
+from mobile_vla.policy.session import StreamingSession, check_batch
 from mobile_vla.processing.processor import Processor
 
 MANIFEST_FILE = "manifest.json"
@@ -95,6 +96,42 @@ class OnnxPolicy:
 
     def new_session(self, instruction: str) -> OnnxSession:
         return OnnxSession(self, instruction)
+
+    def step_batch(self, sessions: list[OnnxSession], frames: list[np.ndarray], channel_orders: list[str],
+                   timing: dict[str, float] | None = None) -> list[np.ndarray]:
+        """One step of B distinct sessions as one run of each graph (the frame and head graphs'
+        batch and window axes are dynamic); each session gets what its own ``step`` would give.
+
+        As the torch backend's :func:`mobile_vla.policy.streaming.step_batch`, every frame is
+        checked and resized before any session changes. ONNX Runtime releases the GIL for a whole
+        graph run, which lets a server's event loop and resizing threads work meanwhile.
+        """
+        check_batch(sessions, frames)
+        started = time.perf_counter()
+        resized = np.stack([self.processor.resize_frame(f, o) for f, o in zip(frames, channel_orders)])
+        pixels = self.processor.pixel_values_np(resized, channel_order="rgb")  # (B, 3, S, S)
+        tokens = {k: np.concatenate([s._tokens[k] for s in sessions]) for k in sessions[0]._tokens}
+        modelled = time.perf_counter()
+        features = self.run("frame", pixel_values=pixels, **tokens)  # (B, K', H)
+        for session, feature in zip(sessions, features):
+            session._features.append(feature)
+        # The head graph returns the chunk of its window's newest frame, so sessions run the head
+        # together per history length (once warmed up, every session's window is W frames long).
+        chunks: list[np.ndarray | None] = [None] * len(sessions)
+        by_length: dict[int, list[int]] = {}
+        for b, session in enumerate(sessions):
+            by_length.setdefault(len(session._features), []).append(b)
+        for group in by_length.values():
+            inputs = {"features": np.stack([np.stack(sessions[b]._features) for b in group])}  # (G, T, K', H)
+            if sessions[0]._instr is not None:
+                inputs["instruction"] = np.concatenate([sessions[b]._instr for b in group])
+            actions = self.run("head", **inputs)  # (G, N, D) normalised
+            for b, chunk in zip(group, actions):
+                chunks[b] = np.asarray(self.processor.unnormalize_actions(chunk), np.float32)
+        if timing is not None:
+            timing["preprocess_ms"] = (modelled - started) * 1e3
+            timing["model_ms"] = (time.perf_counter() - modelled) * 1e3
+        return chunks
 
 
 class OnnxSession(StreamingSession):

@@ -58,3 +58,11 @@ class StreamingSession:
 
     def _chunk(self) -> np.ndarray:
         raise NotImplementedError
+
+
+def check_batch(sessions: list[StreamingSession], frames: list[np.ndarray]) -> None:
+    """What every backend's ``step_batch`` refuses before any session changes."""
+    if len({id(s) for s in sessions}) != len(sessions):
+        raise MobileVLAError("step_batch: a session may appear only once per batch")
+    if not all(isinstance(f, np.ndarray) for f in frames):
+        raise MobileVLAError("step_batch: every frame must be a numpy array")

@@ -14,10 +14,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from mobile_vla.errors import MobileVLAError
 from mobile_vla.model.vla import MobileVLA
 from mobile_vla.policy.checkpoint import load_checkpoint, read_state
-from mobile_vla.policy.session import StreamingSession
+from mobile_vla.policy.session import StreamingSession, check_batch
 from mobile_vla.processing.processor import Processor
 from mobile_vla.vocab.actions import ACTION_NAMES, ACTION_UNITS
 
@@ -111,10 +110,7 @@ def step_batch(policy: Policy, sessions: list[Session], frames: list[np.ndarray]
     LSTM is causal, so each session's chunk is read at its own last frame ``T_b - 1`` and padding
     never reaches it. ``timing`` (optional) receives ``preprocess_ms`` and ``model_ms``.
     """
-    if len({id(s) for s in sessions}) != len(sessions):
-        raise MobileVLAError("step_batch: a session may appear only once per batch")
-    if not all(isinstance(f, np.ndarray) for f in frames):
-        raise MobileVLAError("step_batch: every frame must be a numpy array")
+    check_batch(sessions, frames)
     started = time.perf_counter()
     resized = np.stack([policy.processor.resize_frame(f, o) for f, o in zip(frames, channel_orders)])
     pixels = policy.processor.normalize_resized(resized).to(policy.device)  # (B, 3, S, S)
