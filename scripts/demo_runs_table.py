@@ -132,7 +132,8 @@ def table(groups: dict[str, list[tuple[int, dict]]]) -> str:
         cfg = runs[0][1]["config"]
         settings.append(f"- `{recipe}`: scenes `{cfg.get('scenes') or 'varied'}`, {cfg['num_scenes']} paired scenes, "
                         f"{cfg['train_steps']} steps + {cfg['dagger_rounds']} DAgger rounds × {cfg['dagger_scenes']} "
-                        f"scenes × {cfg['dagger_steps']} steps, train overrides `{cfg.get('train_overrides') or []}`")
+                        f"scenes × {cfg['dagger_steps']} steps, train overrides `{cfg.get('train_overrides') or []}`, "
+                        f"chunk execution `{cfg.get('strategy', 'first')}`")
     return "\n".join(lines + ["", "Settings of each recipe (from the reports' `config`):", *settings])
 
 
