@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -307,7 +308,9 @@ def main() -> None:
             from mobile_vla.cli import main as cli
 
             export = str(Path(args.checkpoint_dir).parent / "onnx")
-            if cli(["export", "--checkpoint", args.checkpoint_dir, "--format", "onnx", "--out", export]) != 0:
+            with contextlib.redirect_stdout(sys.stderr):  # stdout carries only this benchmark's JSON
+                code = cli(["export", "--checkpoint", args.checkpoint_dir, "--format", "onnx", "--out", export])
+            if code != 0:
                 raise SystemExit("the ONNX export failed")
             args.checkpoint_dir = export
     elif args.policy != "fake":
