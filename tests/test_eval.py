@@ -89,14 +89,14 @@ def test_training_on_paired_data_raises_the_flip_ratio(trained, tmp_path):
              "trainer.val_check_interval=1000", "data.val_fraction=0.25"]
     ratios, gaps = {}, {}
     for name, extra in (("untrained", ["trainer.max_steps=1", "optim.lr=0", "optim.backbone_lr=0"]),
-                        ("trained", ["trainer.max_steps=200", "optim.warmup_steps=0", "optim.lr=3e-3", "data.val_fraction=0"])):
+                        ("trained", ["trainer.max_steps=300", "optim.warmup_steps=0", "optim.lr=3e-3", "data.val_fraction=0"])):
         cfg = load_train_config("configs/tiny.yaml", [f"data.episodes={data}", *small, *extra])
         checkpoint = train(cfg, tmp_path / name, trainer_kwargs={"enable_progress_bar": False})
         grounding = evaluate_offline(Policy.from_checkpoint(checkpoint), data, progress=False)["grounding"]
         ratios[name] = grounding["flip_divergence_ratio"]
         gaps[name] = left_right_gap(Policy.from_checkpoint(checkpoint), data)
     assert ratios["untrained"] < 0.1  # FiLM starts as the identity: the instruction barely moves the action
-    assert ratios["trained"] > ratios["untrained"] + 0.2, ratios
+    assert ratios["trained"] > ratios["untrained"] + 0.2, ratios  # 200 steps gave 0.18 on an AVX-512 CPU
     # The instruction reaches the action: on the same frames, left and right differ by more than
     # 0.1 m/s (the user's report measured 0.001; an untrained model gives about 1e-5).
     assert gaps["untrained"] < 0.01 and gaps["trained"] > 0.1, gaps
