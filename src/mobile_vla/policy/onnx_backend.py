@@ -99,8 +99,8 @@ class OnnxPolicy:
 
     def step_batch(self, sessions: list[OnnxSession], frames: list[np.ndarray], channel_orders: list[str],
                    timing: dict[str, float] | None = None) -> list[np.ndarray]:
-        """One step of B distinct sessions as one run of each graph (the frame and head graphs'
-        batch and window axes are dynamic); each session gets what its own ``step`` would give.
+        """One step of B distinct sessions: one frame-graph run for the batch, one head-graph run
+        per history length among them; each session gets what its own ``step`` would give.
 
         As the torch backend's :func:`mobile_vla.policy.streaming.step_batch`, every frame is
         checked and resized before any session changes. ONNX Runtime releases the GIL for a whole
@@ -109,7 +109,7 @@ class OnnxPolicy:
         check_batch(sessions, frames)
         started = time.perf_counter()
         resized = np.stack([self.processor.resize_frame(f, o) for f, o in zip(frames, channel_orders)])
-        pixels = self.processor.pixel_values_np(resized, channel_order="rgb")  # (B, 3, S, S)
+        pixels = self.processor.normalize_resized_np(resized)  # (B, 3, S, S)
         tokens = {k: np.concatenate([s._tokens[k] for s in sessions]) for k in sessions[0]._tokens}
         modelled = time.perf_counter()
         features = self.run("frame", pixel_values=pixels, **tokens)  # (B, K', H)

@@ -152,10 +152,14 @@ class Processor:
         frames = np.asarray(frames)
         lead = frames.shape[:-3]
         resized = np.stack([self.resize_frame(f, channel_order) for f in frames.reshape(-1, *frames.shape[-3:])])
-        x = np.ascontiguousarray(np.moveaxis(resized, -1, -3)).astype(np.float32)
+        return self.normalize_resized_np(resized).reshape(*lead, 3, self.config.image_size, self.config.image_size)
+
+    def normalize_resized_np(self, rgb: np.ndarray) -> np.ndarray:
+        """:meth:`normalize_resized` in numpy: ``(B, S, S, 3)`` uint8 RGB → ``(B, 3, S, S)`` float32."""
+        x = np.ascontiguousarray(np.moveaxis(rgb, -1, -3)).astype(np.float32)
         x *= (1.0 / (255.0 * self._std)).astype(np.float32)
         x += (-self._mean / self._std).astype(np.float32)
-        return x.reshape(*lead, 3, self.config.image_size, self.config.image_size)
+        return x
 
     # ------------------------------------------------------------------ text
     def tokenize(self, instructions: list[str] | str) -> dict[str, torch.Tensor]:
