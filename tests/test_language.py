@@ -103,6 +103,49 @@ def test_training_sampler_covers_every_family_and_never_a_heldout_sentence(targe
         family_templates("klingon", target)
 
 
+def _family_of(sentence, target="cup"):
+    return next(f for f in FAMILIES for t in TEMPLATES[target][f].train
+                if sentence in {format_instruction(t, s, target) for s in SIDES})
+
+
+def test_family_weights_set_how_often_each_family_is_drawn():
+    rng = np.random.default_rng(1)
+    weights = {"paraphrase": 3.0, "korean": 1.0}  # relational and negated left out: never drawn
+    drawn = [_family_of(sample_instruction("left", rng, family_weights=weights)) for _ in range(800)]
+    counts = {f: drawn.count(f) for f in FAMILIES}
+    assert counts["relational"] == counts["negated"] == 0
+    assert 0.68 < counts["paraphrase"] / len(drawn) < 0.82, counts
+    # Without weights the draw is the uniform one the recorded datasets were made with.
+    a, b = np.random.default_rng(5), np.random.default_rng(5)
+    family = FAMILIES[int(b.integers(len(FAMILIES)))]
+    pool = TEMPLATES["cup"][family].train
+    assert sample_instruction("right", a) == format_instruction(pool[int(b.integers(len(pool)))], "right")
+
+
+@pytest.mark.parametrize("weights, message", [
+    ({"klingon": 1.0}, "unknown instruction family 'klingon'"),
+    ({"korean": -1.0}, r"family_weights.korean: expected a finite weight >= 0"),
+    ({"korean": 0.0}, "at least one family needs a positive weight"),
+])
+def test_bad_family_weights_are_refused_by_name(weights, message):
+    from mobile_vla.demo import load_demo_config
+    from mobile_vla.errors import ConfigError, MobileVLAError
+    from mobile_vla.sim.collect import CollectConfig
+
+    with pytest.raises(ValueError, match=message):
+        sample_instruction("left", np.random.default_rng(0), family_weights=weights)
+    with pytest.raises(ValueError, match=message):
+        CollectConfig(out="unused", episodes=2, family_weights=weights)
+    with pytest.raises(ConfigError, match="demo." + message if message.startswith("family") else message):
+        load_demo_config([f"family_weights={weights}"])
+    from mobile_vla.cli import build_parser
+
+    flag = ",".join(f"{k}={v}" for k, v in weights.items())
+    args = build_parser().parse_args(["sim", "collect", "--out", "unused", "--episodes", "2", "--family-weights", flag])
+    with pytest.raises(MobileVLAError, match=message.replace("family_weights", "--family-weights")):
+        args.func(args)
+
+
 def test_the_robots_korean_instruction_is_a_training_sentence():
     assert robot_korean_instruction("left") == "가장 왼쪽 외곽으로 돌아 컵까지 가세요"
     assert robot_korean_instruction("left") in all_instructions("cup")

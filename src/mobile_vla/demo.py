@@ -62,6 +62,8 @@ class DemoConfig:
     strategy: str = "first"
     tasks: list[str] = dataclasses.field(default_factory=lambda: ["cup"])  # simulator tasks one policy learns
     no_side_fraction: float = 0.1  # collected episodes whose instruction names no side
+    # How often each instruction family is drawn for collected episodes; None: uniformly.
+    family_weights: dict[str, float] | None = None
     family_episodes: int = 10  # closed loop per instruction family's held-out part (and no-side), per task
     mixed_episodes: int = 20  # with several tasks: per task, in scenes holding every task's objects
     train_overrides: list[str] = dataclasses.field(default_factory=list)  # KEY=VALUE on the train config
@@ -120,7 +122,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False
     for task in cfg.tasks:
         timed(f"collect_{task}", _collect, task_dir("sim", task), 2 * cfg.num_scenes, cfg.seed, cfg.workers,
               cfg.noise_fraction, cfg.expert, progress=progress, task=task, scenes=presets[task],
-              no_side_fraction=cfg.no_side_fraction)
+              no_side_fraction=cfg.no_side_fraction, family_weights=cfg.family_weights)
     train_cfg = load_train_config(cfg.train_config, [
         f"data.episodes={data_root}", f"trainer.max_steps={cfg.train_steps}", f"trainer.seed={cfg.seed}",
         f"data.split_seed={cfg.seed}",
@@ -136,7 +138,8 @@ def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False
         for task in cfg.tasks:
             timed(f"dagger_{r}_collect_{task}", _collect, task_dir(f"dagger_{r}", task), 2 * cfg.dagger_scenes,
                   dagger_seed, cfg.workers, 0.0, cfg.expert, policy=checkpoint, beta=cfg.dagger_beta,
-                  progress=progress, task=task, scenes=presets[task], no_side_fraction=cfg.no_side_fraction)
+                  progress=progress, task=task, scenes=presets[task], no_side_fraction=cfg.no_side_fraction,
+                  family_weights=cfg.family_weights)
         total_steps += cfg.dagger_steps
         train_cfg.trainer.max_steps = total_steps
         checkpoint = timed(f"dagger_{r}_train", _train, train_cfg, out / f"train_{r}", checkpoint, progress)
@@ -264,11 +267,13 @@ def _evaluate_task(policy, cfg: DemoConfig, task: str, scenes: str, closed: dict
 
 def _collect(out: Path, episodes: int, seed: int, workers: int, noise_fraction: float, expert: ExpertConfig,
              policy: Path | None = None, beta: float = 0.0, progress: bool = True, task: str = "cup",
-             scenes: str | None = None, no_side_fraction: float = 0.0) -> dict:
+             scenes: str | None = None, no_side_fraction: float = 0.0,
+             family_weights: dict[str, float] | None = None) -> dict:
     from mobile_vla.sim.collect import CollectConfig, collect
 
     cfg = CollectConfig(out=out, episodes=episodes, seed=seed, expert=expert, noise_fraction=noise_fraction,
-                        beta=beta, task=task, scenes=scenes, no_side_fraction=no_side_fraction)
+                        beta=beta, task=task, scenes=scenes, no_side_fraction=no_side_fraction,
+                        family_weights=family_weights)
     factory = None
     if policy is not None:
         from mobile_vla.sim.controllers import PolicyControllerFactory
@@ -391,4 +396,10 @@ def load_demo_config(overrides: list[str], out: str | None = None, seed: int | N
         raise ConfigError("demo: tasks must name at least one simulator task")
     for task in cfg.tasks:
         TASKS.get(task)  # an unknown name fails here, listing the registered ones
+    from mobile_vla.vocab.instructions import check_family_weights
+
+    try:
+        check_family_weights(cfg.family_weights, "demo.family_weights")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return cfg

@@ -37,6 +37,9 @@ def register(sub) -> None:
     c.add_argument("--no-side-fraction", type=float, default=0.0,
                    help="fraction of episodes whose instruction names no side (\"reach the cup\"); "
                         "the expert takes the side the robot is on")
+    c.add_argument("--family-weights", default=None, metavar="FAMILY=W[,FAMILY=W]",
+                   help="how often each instruction family is drawn, e.g. paraphrase=0.45,relational=0.15,"
+                        "negated=0.15,korean=0.25 (default: uniformly; a family left out is never drawn)")
     c.add_argument("--unpaired", action="store_true",
                    help="record each scene once, like the robot's data: no counterfactual labels, the robot's "
                         "instruction, file names and attributes; --episodes counts scenes")
@@ -73,6 +76,27 @@ def _check(condition: bool, message: str) -> None:
         raise MobileVLAError(message)
 
 
+def _family_weights(text: str | None) -> dict[str, float] | None:
+    """``"paraphrase=0.5,korean=0.5"`` → ``{"paraphrase": 0.5, "korean": 0.5}`` (checked)."""
+    from mobile_vla.vocab.instructions import check_family_weights
+
+    if text is None:
+        return None
+    weights = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        _check(bool(sep), f"--family-weights: expected FAMILY=WEIGHT, got {item!r}")
+    try:
+        check_family_weights(weights, "--family-weights")
+    except ValueError as exc:
+        _check(False, str(exc))
+    return weights
+
+
 def _collect(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -90,6 +114,7 @@ def _collect(args: argparse.Namespace) -> int:
            f"--no-side-fraction must be a fraction in [0, 1], got {args.no_side_fraction}")
     _check(not args.unpaired or args.episodes <= 86400, "--unpaired: at most 86400 episodes per seed "
            "(the file names' time stamps count one second per scene)")
+    weights = _family_weights(args.family_weights)
     factory = None
     if args.policy is not None:
         _check(Path(args.policy).is_dir(), f"--policy {args.policy}: not a checkpoint directory")
@@ -99,7 +124,7 @@ def _collect(args: argparse.Namespace) -> int:
         expert=ExpertConfig(style=args.style), noise_fraction=args.noise,
         noise=NoiseConfig(prob=args.noise_prob, std=args.noise_std), beta=args.beta, layout=args.layout,
         task=args.task, scenes=args.scenes, no_side_fraction=args.no_side_fraction,
-        unpaired=args.unpaired_side if args.unpaired else None,
+        unpaired=args.unpaired_side if args.unpaired else None, family_weights=weights,
     )
     summary = collect(cfg, workers=args.workers, controller_factory=factory, progress=not args.no_progress,
                       force_restart=args.force_restart)

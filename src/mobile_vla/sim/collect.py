@@ -36,7 +36,12 @@ from mobile_vla.sim.scene import SceneSpec, scene_seed
 from mobile_vla.sim.suggested import suggested_side
 from mobile_vla.sim.tasks import resolve
 from mobile_vla.sim.world import World
-from mobile_vla.vocab.instructions import SIDES, canonical_instruction, sample_instruction
+from mobile_vla.vocab.instructions import (
+    SIDES,
+    canonical_instruction,
+    check_family_weights,
+    sample_instruction,
+)
 
 log = logging.getLogger(__name__)
 _EPOCH = dt.datetime(2030, 1, 1)  # simulated stamps: far from real recordings, deterministic
@@ -65,6 +70,8 @@ class CollectConfig:
         scenes: the scene preset (``sim.tasks.SCENE_PRESETS``; ``None``: the task's default).
         no_side_fraction: fraction of episodes whose instruction names no side ("reach the cup");
             the expert then takes the side the robot is on.
+        family_weights: ``{family: weight}`` for drawing each episode's instruction family
+            (:func:`mobile_vla.vocab.instructions.sample_instruction`); ``None``: uniform.
         unpaired: ``None`` records both sides of every scene; ``"suggested"`` or ``"random"``
             records each scene once, on that side, in the robot's own layout (see the module doc).
     """
@@ -82,8 +89,10 @@ class CollectConfig:
     scenes: str | None = None
     no_side_fraction: float = 0.0
     unpaired: str | None = None
+    family_weights: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
+        check_family_weights(self.family_weights)
         if self.unpaired not in (None, *UNPAIRED_SIDES):
             raise ValueError(f"unpaired must be None or one of {UNPAIRED_SIDES}, got {self.unpaired!r}")
 
@@ -171,7 +180,8 @@ def record_scene(world: World, cfg: CollectConfig, index: int, controller: Contr
             continue
         rng = np.random.default_rng(np.random.SeedSequence([scene.seed, SIDES.index(side)]))
         no_side = not cfg.unpaired and cfg.no_side_fraction > 0 and rng.random() < cfg.no_side_fraction
-        instruction = sample_instruction(None if no_side else side, rng, target=task.target)
+        instruction = sample_instruction(None if no_side else side, rng, target=task.target,
+                                         family_weights=cfg.family_weights)
         if cfg.unpaired:  # the robot's recordings carry its one instruction
             instruction = canonical_instruction(side, task.target)
         noisy = controller is None and rng.random() < cfg.noise_fraction

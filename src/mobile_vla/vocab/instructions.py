@@ -11,6 +11,11 @@ whose sentences never occur in training (for measuring generalisation to new wor
 
 ``no-side`` instructions ("reach the cup") name no side: the robot may take either.
 
+Training data draws a family for each episode, uniformly unless ``family_weights`` say
+otherwise. The draw sets the model's prior for wording it has not seen: drawn uniformly, the
+English side word names the route in only a third of the episodes (relational and negated
+sentences flip it), so a sentence without a recognised cue is read as flipped.
+
 Templates are kept per **target** (the object a simulator task's instructions name, see
 ``mobile_vla.sim.tasks``): for the ``cup`` the side word names the *route* around the
 obstacle; for the ``basket`` it names the *target* (which of two baskets). Placeholders:
@@ -21,7 +26,9 @@ obstacle; for the ``basket`` it names the *target* (which of two baskets). Place
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -235,19 +242,47 @@ def family_templates(family: str, target: str = "cup") -> tuple[str, ...]:
     return fams[family].heldout
 
 
+def check_family_weights(weights: Mapping[str, float] | None, where: str = "family_weights") -> None:
+    """Raise ``ValueError`` naming ``where`` unless ``weights`` is ``None`` or valid draw weights.
+
+    Valid: keys among :data:`FAMILIES`, values finite and ≥ 0, at least one positive; a family
+    left out is never drawn.
+    """
+    if weights is None:
+        return
+    if not isinstance(weights, Mapping):
+        raise ValueError(f"{where}: expected a mapping of family -> weight, got {weights!r}")
+    unknown = sorted(set(weights) - set(FAMILIES))
+    if unknown:
+        raise ValueError(f"{where}: unknown instruction famil{'ies' if len(unknown) > 1 else 'y'} "
+                         f"{', '.join(map(repr, unknown))}; expected some of {list(FAMILIES)}")
+    for name, w in weights.items():
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+            raise ValueError(f"{where}.{name}: expected a finite weight >= 0, got {w!r}")
+    if not any(w > 0 for w in weights.values()):
+        raise ValueError(f"{where}: at least one family needs a positive weight, got {dict(weights)!r}")
+
+
 def sample_instruction(side: str | None, rng: np.random.Generator, target: str = "cup", heldout: bool = False,
-                       family: str | None = None) -> str:
+                       family: str | None = None, family_weights: Mapping[str, float] | None = None) -> str:
     """One instruction for ``side`` (``None``: a no-side one).
 
-    ``family=None`` (or ``training``) draws like the training data: a family uniformly, then one
-    of its training templates. Another ``family`` names an evaluation set (see
-    :func:`family_templates`); ``heldout`` is the older spelling of ``family="paraphrase"``.
+    ``family=None`` (or ``training``) draws like the training data: a family (uniformly, or in
+    proportion to ``family_weights`` when given), then one of its training templates. Another
+    ``family`` names an evaluation set (see :func:`family_templates`); ``heldout`` is the older
+    spelling of ``family="paraphrase"``.
     """
     fams = templates(target)
     if side is None:
         pool = fams[NO_SIDE].heldout if (heldout or family == NO_SIDE) else fams[NO_SIDE].train
     elif family in (None, TRAINING) and not heldout:
-        pool = fams[FAMILIES[int(rng.integers(len(FAMILIES)))]].train
+        if family_weights is None:  # the uniform draw keeps its random stream (earlier datasets reproduce)
+            name = FAMILIES[int(rng.integers(len(FAMILIES)))]
+        else:
+            check_family_weights(family_weights)
+            p = np.array([float(family_weights.get(f, 0.0)) for f in FAMILIES])
+            name = FAMILIES[int(rng.choice(len(FAMILIES), p=p / p.sum()))]
+        pool = fams[name].train
     else:
         pool = family_templates(family or "paraphrase", target)
     return format_instruction(pool[int(rng.integers(len(pool)))], side, target)
