@@ -23,6 +23,8 @@ from pathlib import Path
 from mobile_vla.jsonio import write_text_atomic
 
 BEGIN, END = "<!-- demo-runs:begin -->", "<!-- demo-runs:end -->"
+# Settings named in a recipe's line only where they differ from the default (older reports lack the keys).
+EXTRA_SETTINGS = {"family_weights": None, "tasks": ["cup"]}
 NAME = re.compile(r"^(?P<recipe>.+)_seed(?P<seed>\d+)$")
 # (header, how to read it from a report, format): rates as percentages, the rest as numbers.
 COLUMNS = (
@@ -133,7 +135,9 @@ def table(groups: dict[str, list[tuple[int, dict]]]) -> str:
         settings.append(f"- `{recipe}`: scenes `{cfg.get('scenes') or 'varied'}`, {cfg['num_scenes']} paired scenes, "
                         f"{cfg['train_steps']} steps + {cfg['dagger_rounds']} DAgger rounds × {cfg['dagger_scenes']} "
                         f"scenes × {cfg['dagger_steps']} steps, train overrides `{cfg.get('train_overrides') or []}`, "
-                        f"chunk execution `{cfg.get('strategy', 'first')}`")
+                        f"chunk execution `{cfg.get('strategy', 'first')}`"
+                        + "".join(f", {key} `{cfg[key]}`" for key, default in EXTRA_SETTINGS.items()
+                                  if cfg.get(key, default) != default))
     return "\n".join(lines + ["", "Settings of each recipe (from the reports' `config`):", *settings])
 
 
