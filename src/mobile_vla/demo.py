@@ -46,16 +46,16 @@ class DemoConfig:
     out: str = "outputs/demo"
     seed: int = 0
     train_config: str = "configs/tiny.yaml"  # the model/optimiser recipe; overridden below
-    num_scenes: int = 160  # paired: 2 episodes per scene
+    num_scenes: int = 240  # paired: 2 episodes per scene
     scenes: str | None = None  # scene preset (sim.tasks.SCENE_PRESETS); None: the cup task's default
     workers: int = 2
     noise_fraction: float = 0.5
     expert: ExpertConfig = ExpertConfig()  # labels every collected state, e.g. expert.clearance=0.45
-    train_steps: int = 800
+    train_steps: int = 1200
     dagger_rounds: int = 2
-    dagger_scenes: int = 60
+    dagger_scenes: int = 80
     dagger_beta: float = 0.3  # probability of executing the expert's action at a step
-    dagger_steps: int = 300  # extra optimiser steps per round
+    dagger_steps: int = 400  # extra optimiser steps per round
     heldout_scenes: int = 20  # fresh paired scenes for offline metrics, never trained on
     eval_episodes: int = 100
     heldout_episodes: int = 40  # closed loop with phrasings no training template contains
