@@ -1,8 +1,10 @@
 """Crash safety: SIGKILL `sim collect` and `train` at random points, rerun, compare.
 
 For each stage: an uninterrupted reference run; then the same command started and killed with
-SIGKILL ``--kills`` times (each kill at a random moment, 0-``--max-delay`` s after the process has
-visibly started working: its output directory changed), rerun after each kill; after every kill
+SIGKILL ``--kills`` times (each kill at a random moment after the process has visibly started
+working — its output directory changed — within the first half of the reference run's work for
+the first kill, a quarter for the second, …, and never later than ``--max-delay`` s, so that kills
+land on a fast machine too), rerun after each kill; after every kill
 every episode file (``*.h5``) must read back completely and ``<out>/checkpoint`` (when present)
 must load. After the final uninterrupted rerun, the episodes must equal the reference's (every
 array and attribute) and the weights must be bit-identical.
@@ -65,6 +67,18 @@ def run_and_kill(cmd: list[str], watch: Path, rng: np.random.Generator, max_dela
     return True
 
 
+def work_seconds(cmd: list[str], watch: Path) -> float:
+    """Run ``cmd`` to completion; seconds from its first change of ``watch`` to its exit (its work)."""
+    before = snapshot(watch)
+    proc = subprocess.Popen(cmd, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while proc.poll() is None and snapshot(watch) == before:
+        time.sleep(0.05)
+    started = time.perf_counter()
+    if proc.wait() != 0:
+        raise SystemExit(f"reference run failed: {' '.join(cmd)}")
+    return time.perf_counter() - started
+
+
 def partial_episodes(directory: Path) -> list[str]:
     """Episode files a reader would pick up that do not read back completely."""
     from mobile_vla.data.formats import list_episodes, read_episode
@@ -106,10 +120,14 @@ def episodes_equal(a: Path, b: Path) -> bool:
     return True
 
 
-def stage(name: str, cmd: list[str], out: Path, watch: Path, kills: int, rng, max_delay: float, check) -> dict:
+def stage(name: str, cmd: list[str], out: Path, watch: Path, kills: int, rng, max_delay: float, check,
+          work_s: float) -> dict:
+    """Kill ``cmd`` ``kills`` times. Each rerun resumes with less work left, so kill k comes within the
+    first ``work_s / 2**(k+1)`` s (the reference run's work time), capped at ``max_delay``: on a fast
+    machine a fixed window would outlast a short stage and the kill would never land."""
     done, problems = 0, []
     while done < kills:
-        if run_and_kill(cmd, watch, rng, max_delay):
+        if run_and_kill(cmd, watch, rng, min(max_delay, work_s / 2 ** (done + 1))):
             done += 1
             problems += check()
         else:  # it finished before the kill came: nothing left to interrupt
@@ -131,19 +149,17 @@ def main(argv: list[str] | None = None) -> dict:
         work = Path(args.work or tmp)
         ref, killed = work / "reference", work / "killed"
         t = time.perf_counter()
-        for root in (ref,):
-            subprocess.run(cli(*COLLECT, "--out", str(root / "sim")), env=env(), check=True, capture_output=True)
-            subprocess.run(cli("train", "--config", str(ROOT / "configs" / "tiny.yaml"), "--out", str(root / "run"),
-                               f"data.episodes={root / 'sim'}", *TRAIN_OVERRIDES), env=env(), check=True,
-                           capture_output=True)
+        collect_s = work_seconds(cli(*COLLECT, "--out", str(ref / "sim")), ref / "sim")
+        train_s = work_seconds(cli("train", "--config", str(ROOT / "configs" / "tiny.yaml"), "--out", str(ref / "run"),
+                                   f"data.episodes={ref / 'sim'}", *TRAIN_OVERRIDES), ref / "run")
         sim, run = killed / "sim", killed / "run"
         collect = stage("collect", cli(*COLLECT, "--out", str(sim)), sim, sim, args.kills, rng, args.max_delay,
-                        lambda: partial_episodes(sim))
+                        lambda: partial_episodes(sim), collect_s)
         if not list(sim.glob("*.h5")) or collect["rerun_exit_code"]:
             raise SystemExit(f"collection did not complete: {collect}")
         train = stage("train", cli("train", "--config", str(ROOT / "configs" / "tiny.yaml"), "--out", str(run),
                                    f"data.episodes={sim}", *TRAIN_OVERRIDES), run, run, args.kills, rng,
-                      args.max_delay, lambda: [c for c in [corrupt_checkpoint(run / "checkpoint")] if c])
+                      args.max_delay, lambda: [c for c in [corrupt_checkpoint(run / "checkpoint")] if c], train_s)
         weights = [(r / "run" / "checkpoint" / "model.safetensors") for r in (ref, killed)]
         result = {
             "kills": collect["kills"] + train["kills"],
@@ -153,6 +169,7 @@ def main(argv: list[str] | None = None) -> dict:
             "episodes_identical": episodes_equal(ref / "sim", sim),
             "weights_identical": all(w.is_file() for w in weights) and weights[0].read_bytes() == weights[1].read_bytes(),
             "stray_temporaries": sorted(p.name for p in killed.rglob("*.tmp")),
+            "reference_work_seconds": {"collect": round(collect_s, 2), "train": round(train_s, 2)},
             "seconds": round(time.perf_counter() - t, 1),
         }
     print(json.dumps(result, indent=2))
