@@ -53,12 +53,18 @@ def snapshot(directory: Path) -> set[tuple[str, int]]:
     return {(str(p), p.stat().st_mtime_ns) for p in directory.rglob("*") if p.is_file()}
 
 
-def run_and_kill(cmd: list[str], watch: Path, rng: np.random.Generator, max_delay: float) -> bool:
-    """Start ``cmd``; once ``watch`` changes, wait a random delay and SIGKILL it. True if killed."""
+def start_working(cmd: list[str], watch: Path) -> subprocess.Popen:
+    """Start ``cmd`` and return once it has visibly started working (``watch`` changed) or exited."""
     before = snapshot(watch)
     proc = subprocess.Popen(cmd, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while proc.poll() is None and snapshot(watch) == before:
         time.sleep(0.05)
+    return proc
+
+
+def run_and_kill(cmd: list[str], watch: Path, rng: np.random.Generator, max_delay: float) -> bool:
+    """Start ``cmd``; once ``watch`` changes, wait a random delay and SIGKILL it. True if killed."""
+    proc = start_working(cmd, watch)
     time.sleep(rng.uniform(0.0, max_delay))
     if proc.poll() is not None:
         return False
@@ -69,10 +75,7 @@ def run_and_kill(cmd: list[str], watch: Path, rng: np.random.Generator, max_dela
 
 def work_seconds(cmd: list[str], watch: Path) -> float:
     """Run ``cmd`` to completion; seconds from its first change of ``watch`` to its exit (its work)."""
-    before = snapshot(watch)
-    proc = subprocess.Popen(cmd, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while proc.poll() is None and snapshot(watch) == before:
-        time.sleep(0.05)
+    proc = start_working(cmd, watch)
     started = time.perf_counter()
     if proc.wait() != 0:
         raise SystemExit(f"reference run failed: {' '.join(cmd)}")

@@ -82,18 +82,19 @@ def _family_weights(text: str | None) -> dict[str, float] | None:
 
     if text is None:
         return None
+    from mobile_vla.errors import MobileVLAError
+
     weights = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
-        name, sep, value = item.partition("=")
+        name, _, value = item.partition("=")
         try:
-            weights[name.strip()] = float(value)
+            weights[name.strip()] = float(value)  # "" (no "=") or a non-number fails here
         except ValueError:
-            sep = ""
-        _check(bool(sep), f"--family-weights: expected FAMILY=WEIGHT, got {item!r}")
+            raise MobileVLAError(f"--family-weights: expected FAMILY=WEIGHT, got {item!r}") from None
     try:
         check_family_weights(weights, "--family-weights")
     except ValueError as exc:
-        _check(False, str(exc))
+        raise MobileVLAError(str(exc)) from None
     return weights
 
 
