@@ -163,6 +163,25 @@ def test_mirror_flips_image_words_and_lateral_actions(tmp_path, processor):
     assert m["cf_action_mask"].all()
 
 
+def test_instruction_noise_edits_tokens_keeps_the_side_and_is_deterministic(tmp_path, processor):
+    from mobile_vla.vocab.instructions import side_of
+
+    path = write_sim_episode(tmp_path, 3, side="left")
+    plain = MobileVLAH5Dataset([path], processor, window_size=2, fwd_pred_next_n=3, seed=4)
+    noisy = MobileVLAH5Dataset([path], processor, window_size=2, fwd_pred_next_n=3, seed=4,
+                               instruction_noise=1.0)
+    items = [noisy[i] for i in range(len(noisy))]
+    assert all(it["instruction"] != plain[0]["instruction"] for it in items)  # every item edited
+    assert all(side_of(it["instruction"]) == "left" for it in items)
+    assert noisy[1]["instruction"] == items[1]["instruction"]  # same seed and epoch: same edit
+    for it in items:  # tokens are the noisy sentence's, and the counterfactual is its mirror
+        assert torch.equal(it["input_ids"], processor.tokenize(it["instruction"])["input_ids"][0])
+        assert torch.equal(it["cf_input_ids"], processor.tokenize(mirror_instruction(it["instruction"]))["input_ids"][0])
+        assert torch.equal(it["actions"], plain[0]["actions"]) if it is items[0] else True
+    with pytest.raises(MobileVLAError, match="instruction_noise"):
+        MobileVLAH5Dataset([path], processor, instruction_noise=1.5)
+
+
 def test_counterfactual_targets_and_discrete_labels(tmp_path, processor):
     left, _ = write_sim_pair(tmp_path, 4)
     ds = MobileVLAH5Dataset([left], processor, window_size=3, fwd_pred_next_n=4, discrete_labels=True)

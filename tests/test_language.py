@@ -185,6 +185,36 @@ def test_korean_sides_and_unseen_korean_get_distinct_known_tokens(processor):
     assert unseen and processor.unk_id not in unseen  # byte-level: nothing is unknown
 
 
+# -- instruction noise ------------------------------------------------------------------------
+def test_filler_words_are_new_to_every_heldout_template_and_name_nothing():
+    from mobile_vla.vocab.noise import FILLER_WORDS
+
+    heldout = " ".join(t for fams in TEMPLATES.values() for f in fams.values() for t in f.heldout).lower()
+    heldout_words = {w.strip(",;:.!?") for w in heldout.split()}
+    for script, words in FILLER_WORDS.items():
+        assert len(words) >= 10, script
+        for w in words:
+            assert w not in heldout_words and (script == "en" or w not in heldout), w
+            assert side_of(f"{w} left", "cup") == "left" and side_of(w) is None, w
+
+
+@pytest.mark.parametrize("target", ["cup", "basket"])
+def test_instruction_noise_edits_words_but_keeps_side_and_target(target):
+    from mobile_vla.vocab.instructions import target_of
+    from mobile_vla.vocab.noise import perturb_instruction
+
+    rng = np.random.default_rng(0)
+    changed = 0
+    for text in [format_instruction(t, side, target) for fam in TEMPLATES[target].values()
+                 for t in fam.train for side in SIDES]:
+        for _ in range(5):
+            noisy = perturb_instruction(text, rng)
+            changed += noisy != text
+            assert side_of(noisy) == side_of(text) and target_of(noisy) == target_of(text), (text, noisy)
+            assert (target in noisy) or (target == "cup" and "컵" in noisy) or "바구니" in noisy, noisy
+    assert changed > 0.8 * 5 * sum(len(f.train) * 2 for f in TEMPLATES[target].values())
+
+
 # -- episode files ------------------------------------------------------------------------------
 def test_episode_files_store_korean_whole_and_refuse_what_does_not_fit(tmp_path):
     from mobile_vla.data.episode import INSTRUCTION_BYTES, Episode, read_episode, write_episode

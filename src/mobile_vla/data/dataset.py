@@ -45,6 +45,7 @@ from mobile_vla.vocab import batch as keys
 from mobile_vla.vocab.actions import IGNORE_INDEX, action_class
 from mobile_vla.vocab.batch import DIRECTION_IDS, DIRECTION_NONE, TOKEN_KEYS
 from mobile_vla.vocab.instructions import mirror_instruction, other_side
+from mobile_vla.vocab.noise import perturb_instruction
 from mobile_vla.vocab.scene import SCENE_LABELS, SCENE_SCALE
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,8 @@ class MobileVLAH5Dataset(Dataset):
         window_stride: step between window starts within an episode.
         mirror_prob: probability that an item is mirrored (image, instruction, actions).
         color_jitter: strength of brightness/contrast/saturation jitter (0 = off).
+        instruction_noise: probability that an item's instruction gets meaning-preserving filler
+            edits (:func:`~mobile_vla.vocab.noise.perturb_instruction`; 0 = off).
         discrete_labels: add ``class_labels`` (the 9 teleop classes).
         cache: use the on-disk cache of resized frames for large files.
         seed: seeds the per-item augmentation (with :meth:`set_epoch` and the index).
@@ -145,6 +148,7 @@ class MobileVLAH5Dataset(Dataset):
         window_stride: int = 1,
         mirror_prob: float = 0.0,
         color_jitter: float = 0.0,
+        instruction_noise: float = 0.0,
         discrete_labels: bool = False,
         cache: bool = True,
         seed: int = 0,
@@ -163,12 +167,15 @@ class MobileVLAH5Dataset(Dataset):
             raise MobileVLAError(f"mirror_prob must be in [0, 1], got {mirror_prob}")
         if not 0.0 <= color_jitter < 1.0:
             raise MobileVLAError(f"color_jitter must be in [0, 1), got {color_jitter}")
+        if not 0.0 <= instruction_noise <= 1.0:
+            raise MobileVLAError(f"instruction_noise must be in [0, 1], got {instruction_noise}")
         self.processor = processor
         self.window_size = int(window_size)
         self.fwd_pred_next_n = int(fwd_pred_next_n)
         self.window_stride = int(window_stride)
         self.mirror_prob = float(mirror_prob)
         self.color_jitter = float(color_jitter)
+        self.instruction_noise = float(instruction_noise)
         self.discrete_labels = bool(discrete_labels)
         self.cache = bool(cache)
         self.seed = int(seed)
@@ -299,6 +306,9 @@ class MobileVLAH5Dataset(Dataset):
             side = other_side(side) if side in DIRECTION_IDS else side
             scene = mirror_scene(scene)
         frames = color_jitter(frames, self.color_jitter, rng)
+        # Drawn only when on, so that datasets without noise keep their random stream.
+        if self.instruction_noise > 0 and rng.random() < self.instruction_noise:
+            instruction = self._perturbed(instruction, rng)
 
         n = len(frames)
         pixel_values = torch.zeros((W, 3, S, S), dtype=torch.float32)
@@ -314,10 +324,10 @@ class MobileVLAH5Dataset(Dataset):
         item = {
             keys.PIXEL_VALUES: pixel_values,
             keys.FRAME_MASK: torch.from_numpy(np.arange(W) < n),
-            **{k: v.clone() for k, v in self._tokens[instruction].items()},
+            **self._tokens_of(instruction),
             keys.ACTIONS: self._targets(chunks, mask),
             keys.ACTION_MASK: torch.from_numpy(mask),
-            **{keys.CF_PREFIX + k: v.clone() for k, v in self._tokens[mirror_instruction(instruction)].items()},
+            **{keys.CF_PREFIX + k: v for k, v in self._tokens_of(mirror_instruction(instruction)).items()},
             keys.CF_ACTIONS: self._targets(cf_chunks, cf_mask),
             keys.CF_ACTION_MASK: torch.from_numpy(cf_mask),
             keys.DIRECTION: torch.tensor(DIRECTION_IDS.get(side, DIRECTION_NONE), dtype=torch.long),
@@ -331,6 +341,20 @@ class MobileVLAH5Dataset(Dataset):
             labels[~mask] = IGNORE_INDEX
             item[keys.CLASS_LABELS] = torch.from_numpy(labels)
         return item
+
+    def _perturbed(self, instruction: str, rng: np.random.Generator) -> str:
+        """Filler-edited ``instruction``, or ``instruction`` itself when the edit would not fit."""
+        noisy = perturb_instruction(instruction, rng)
+        c = self.processor.config
+        n = len(self.processor.tokenizer(c.prompt_prefix + noisy, add_special_tokens=False)["input_ids"])
+        return noisy if n <= c.max_instruction_tokens else instruction
+
+    def _tokens_of(self, instruction: str) -> dict[str, torch.Tensor]:
+        """``{key: (L,)}`` for ``instruction``: cached for recorded ones, tokenized for noisy ones."""
+        if instruction in self._tokens:
+            return {k: v.clone() for k, v in self._tokens[instruction].items()}
+        batch = self.processor.tokenize([instruction])
+        return {k: batch[k][0] for k in TOKEN_KEYS}
 
     def _scene(self, scene: np.ndarray | None, start: int, n: int) -> dict[str, torch.Tensor]:
         """``scene`` ``(W, 4)`` (scaled by :data:`SCENE_SCALE`) and ``scene_mask`` ``(W,)``."""

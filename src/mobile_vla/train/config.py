@@ -31,6 +31,7 @@ class DataConfig:
     window_stride: int = 1
     mirror_prob: float = 0.0
     color_jitter: float = 0.0
+    instruction_noise: float = 0.0  # probability of filler-word edits to an item's instruction
     cache: bool = True
     seed: int = 0
 

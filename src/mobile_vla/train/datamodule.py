@@ -66,7 +66,8 @@ class MobileVLADataModule(L.LightningDataModule):
         return MobileVLAH5Dataset(
             paths, self.processor, window_size=h.window_size, fwd_pred_next_n=h.fwd_pred_next_n,
             window_stride=d.window_stride, mirror_prob=d.mirror_prob if train else 0.0,
-            color_jitter=d.color_jitter if train else 0.0, discrete_labels=ACTION_HEADS.get(h.type).needs_class_labels,
+            color_jitter=d.color_jitter if train else 0.0, instruction_noise=d.instruction_noise if train else 0.0,
+            discrete_labels=ACTION_HEADS.get(h.type).needs_class_labels,
             cache=d.cache, seed=d.seed, sources=[self._source_of[p] for p in paths],
         )
 
