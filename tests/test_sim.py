@@ -96,6 +96,42 @@ def test_the_cup_stays_in_view_along_the_experts_route(world):
                 assert visible >= 4, (scene.seed, instruction, pose)
 
 
+def test_cup_in_view_agrees_with_the_rendered_frame(world):
+    """The geometric check matches the pixels the cup changes, wherever the robot stands."""
+    from mobile_vla.sim.visibility import cup_in_view
+
+    base = sample_scene(5)
+    scene = dataclasses.replace(base, boxes=tuple(dataclasses.replace(b, x=b.x + 50) for b in base.boxes),
+                                target_xy=(3.0, 0.0))
+    assert cup_in_view(scene, (0.0, 0.0, 0.0)) and not cup_in_view(scene, (0.0, 0.0, np.pi / 2))
+    assert not cup_in_view(scene, (4.0, 0.0, 0.0))  # behind the robot
+    rng = np.random.default_rng(3)
+    poses = [(rng.uniform(0.0, 2.3), rng.uniform(-2.5, 2.5), rng.uniform(-0.3, 0.3)) for _ in range(16)]
+    seen = [cup_in_view(scene, p) for p in poses]
+    rendered = [_cup_pixels(world, dataclasses.replace(scene, start_pose=p)).sum() > 0 for p in poses]
+    assert 0 < sum(seen) < len(seen)  # both kinds of pose are checked
+    assert seen == rendered
+
+
+def test_route_view_summary_counts_where_a_route_loses_the_cup():
+    from mobile_vla.sim.visibility import ARRIVING, route_view_summary, steps_out_of_view
+
+    scene = sample_scene(5)
+    cup_x, cup_y = scene.target_xy
+    straight = np.stack([np.linspace(0, cup_x - 0.3, 12), np.full(12, cup_y), np.zeros(12)], 1)
+    beside = straight.copy()
+    beside[6:, 1] += 3.0  # strays 3 m to the side for the second half: the cup is out of view
+    assert not steps_out_of_view(scene, straight).any()
+    out = steps_out_of_view(scene, beside)
+    assert out[6:].all() and not out[:6].any()
+    near = np.array([[cup_x - ARRIVING / 2, cup_y + ARRIVING / 4, 0.0]])  # arriving: not a loss of sight
+    assert not steps_out_of_view(scene, near).any()
+    summary = route_view_summary([(scene, straight, "success"), (scene, beside, "timeout")])
+    assert summary["success"]["lost_cup"] == 0.0 and summary["timeout"]["lost_cup"] == 1.0
+    assert summary["all"]["episodes"] == 2 and summary["timeout"]["steps_out"] == 6.0
+    assert abs(sum(summary["timeout"]["out_by_phase"].values()) - 1.0) < 1e-9
+
+
 def test_rollout_is_deterministic_and_renders_the_scene(world):
     scene = sample_scene(scene_seed(0, 0))
     a = run_episode(world, scene, "Go around the box on the left and reach the cup")
