@@ -115,3 +115,28 @@ def test_cli_force_restart_and_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "seed: 0 -> 2" in err and "--force-restart" in err
     assert main([*args, "--seed", "2", "--force-restart"]) == 0
+
+
+def test_a_setting_added_later_at_its_default_keeps_older_runs_resumable(tmp_path, episodes):
+    """Outputs fingerprinted before a setting existed resume when the setting is at its default."""
+    import json
+
+    from mobile_vla.fingerprint import FINGERPRINT_FILE, differences
+    from mobile_vla.train.api import train
+
+    assert differences({"a": 1}, {"a": 1, "new": 0.0}, defaults={"new": 0.0}) == {}
+    assert differences({"a": 1}, {"a": 1, "new": 0.5}, defaults={"new": 0.0}) == {"new": ("<absent>", 0.5)}
+    assert differences({"a": 1, "new": 0.5}, {"a": 1, "new": 0.0}, defaults={"new": 0.0}) == {"new": (0.5, 0.0)}
+
+    out = tmp_path / "run"
+    args = ("trainer.val_check_interval=100",)
+    train(config(episodes, "trainer.max_steps=1", *args), out, trainer_kwargs=QUIET)
+    file = out / FINGERPRINT_FILE
+    recorded = json.loads(file.read_text())
+    del recorded["data.instruction_noise"]  # as written before the setting existed
+    file.write_text(json.dumps(recorded))
+    resumed = train(config(episodes, "trainer.max_steps=2", *args), out, trainer_kwargs=QUIET)
+    assert read_state(resumed)["step"] == 2
+    file.write_text(json.dumps(recorded))
+    with pytest.raises(FingerprintMismatch, match=r"data\.instruction_noise: '<absent>' -> 0\.5"):
+        train(config(episodes, "trainer.max_steps=3", "data.instruction_noise=0.5", *args), out, trainer_kwargs=QUIET)

@@ -98,7 +98,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False
 
     start = time.perf_counter()
     out = Path(cfg.out)
-    claim(out, demo_fingerprint(cfg), OUTPUTS, force_restart)
+    claim(out, demo_fingerprint(cfg), OUTPUTS, force_restart, defaults=demo_fingerprint(DemoConfig()))
     data_root = out / "data"
     timings: dict[str, float] = {}
 

@@ -59,11 +59,23 @@ def fingerprint(settings: Mapping[str, Any], exempt: Iterable[str] = ()) -> dict
     return {VERSION_KEY: __version__, **flat}
 
 
-def differences(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
-    """``{key: (recorded, current)}`` for every key whose value differs or exists on one side only."""
+def differences(recorded: Mapping[str, Any], current: Mapping[str, Any],
+                defaults: Mapping[str, Any] | None = None) -> dict[str, tuple[Any, Any]]:
+    """``{key: (recorded, current)}`` for every key whose value differs or exists on one side only.
+
+    ``defaults``: the fingerprint of the default settings. A key the recorded fingerprint lacks
+    whose current value is its default is a setting added by a later version that leaves the
+    earlier behaviour unchanged, so it is not a difference (upgrading keeps runs resumable).
+    """
     missing = "<absent>"
+    defaults = defaults or {}
+
+    def new_default(k: str) -> bool:
+        return k not in recorded and k in defaults and current.get(k, missing) == defaults[k]
+
     return {k: (recorded.get(k, missing), current.get(k, missing))
-            for k in sorted(set(recorded) | set(current)) if recorded.get(k, missing) != current.get(k, missing)}
+            for k in sorted(set(recorded) | set(current))
+            if recorded.get(k, missing) != current.get(k, missing) and not new_default(k)}
 
 
 def read_fingerprint(directory: str | Path) -> dict[str, Any] | None:
@@ -80,12 +92,12 @@ def read_fingerprint(directory: str | Path) -> dict[str, Any] | None:
 
 
 def claim(directory: str | Path, current: Mapping[str, Any], outputs: Iterable[str],
-          force_restart: bool = False) -> bool:
+          force_restart: bool = False, defaults: Mapping[str, Any] | None = None) -> bool:
     """Check ``directory`` against ``current`` (a :func:`fingerprint`) and record it.
 
     ``outputs``: glob patterns (relative to ``directory``) of what the stage writes; they are
     deleted when starting over, and their presence without a fingerprint (outputs of an older
-    version, or of unknown settings) is treated as a mismatch.
+    version, or of unknown settings) is treated as a mismatch. ``defaults``: see :func:`differences`.
 
     Returns ``True`` when the directory's existing outputs may be resumed, ``False`` when the
     stage starts from nothing.
@@ -101,7 +113,7 @@ def claim(directory: str | Path, current: Mapping[str, Any], outputs: Iterable[s
     if recorded is None and existing:
         diff = {"<fingerprint>": ("<none: outputs of unknown settings>", "<this run>")}
     else:
-        diff = differences(recorded, current) if recorded is not None else {}
+        diff = differences(recorded, current, defaults) if recorded is not None else {}
     if diff and not force_restart:
         raise FingerprintMismatch(directory, diff)
     resume = recorded is not None and not diff and not force_restart

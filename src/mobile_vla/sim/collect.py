@@ -257,7 +257,8 @@ def collect(cfg: CollectConfig, workers: int = 1, controller_factory: Callable[[
     from mobile_vla.fingerprint import claim
 
     out = Path(cfg.out)
-    claim(out, collect_fingerprint(cfg, controller_factory), ["*.h5", "*.h5.tmp"], force_restart)
+    claim(out, collect_fingerprint(cfg, controller_factory), ["*.h5", "*.h5.tmp"], force_restart,
+          defaults=collect_fingerprint(CollectConfig(cfg.out, cfg.episodes), controller_factory))
     for stale in out.glob("*.h5.tmp"):  # left behind by a killed run; never a complete episode
         stale.unlink()
     tag = "dag" if controller_factory is not None else "sim"

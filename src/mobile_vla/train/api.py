@@ -113,7 +113,8 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: str | 
     t = config.trainer
     out = Path(out_dir or t.out_dir)
     own = out / CHECKPOINT_DIR
-    if claim(out, train_fingerprint(config, resume), OUTPUTS, force_restart) and (own / ckpt.LIGHTNING_FILE).is_file():
+    if claim(out, train_fingerprint(config, resume), OUTPUTS, force_restart,
+             defaults=train_fingerprint(TrainConfig(), resume)) and (own / ckpt.LIGHTNING_FILE).is_file():
         step = int(ckpt.read_state(own).get("step", -1))
         if step >= t.max_steps:
             log.info("%s already trained (step %d); reusing it", own, step)
