@@ -44,16 +44,18 @@ def _heldout_words() -> set[str]:
     return words
 
 
-def _cue_free(word: str) -> bool:
-    """A filler must not itself name a side, a negation, a relation or a target."""
-    return side_of(f"{word} left") == "left" and target_of(word) == "cup" and word not in ("your", "other")
+def _is_filler(word: str, heldout: set[str]) -> bool:
+    """Never in a held-out template (a Korean word also not inside one: particles attach to it),
+    and not itself a side, negation, relation or target."""
+    unseen = word.lower() not in heldout and not (_HANGUL.search(word) and any(word in h for h in heldout))
+    cue_free = side_of(f"{word} left") == "left" and target_of(word) == "cup" and word not in ("your", "other")
+    return unseen and cue_free
 
 
 _HELDOUT = _heldout_words()
 #: Filler words per script: never in a held-out template, never a cue.
 FILLER_WORDS: dict[str, tuple[str, ...]] = {
-    script: tuple(w for w in words if w.lower() not in _HELDOUT and not any(w in h for h in _HELDOUT if script == "ko")
-                  and _cue_free(w))
+    script: tuple(w for w in words if _is_filler(w, _HELDOUT))
     for script, words in (("en", _EN_CANDIDATES), ("ko", _KO_CANDIDATES))
 }
 OPERATIONS = ("insert", "drop", "replace")
