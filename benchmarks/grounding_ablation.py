@@ -76,7 +76,8 @@ def run_row(name: str, data: Path, overrides: list[str], seed: int, steps: int, 
     checkpoint = train(cfg, out, trainer_kwargs={"enable_progress_bar": False})
     policy = Policy.from_checkpoint(checkpoint)
     grounding = evaluate_offline(policy, heldout, progress=False)["grounding"]
-    closed = evaluate_closed_loop(policy, episodes, seed=seed, progress=False, scenes=preset)
+    # `first`: the chunk execution every recorded row of the ablation used.
+    closed = evaluate_closed_loop(policy, episodes, seed=seed, strategy="first", progress=False, scenes=preset)
     closed.pop("records")
     (out / "closed_loop").mkdir(parents=True, exist_ok=True)
     write_json(out / "closed_loop" / "report.json", {**closed, "episodes": episodes, "row": name})

@@ -27,6 +27,7 @@ import numpy as np
 from mobile_vla.eval.closed_loop import evaluate_closed_loop, success_by_family
 from mobile_vla.jsonio import write_json
 from mobile_vla.policy.backends import load_policy
+from mobile_vla.policy.executor import DEFAULT_STRATEGY, STRATEGIES
 from mobile_vla.sim.evaluate import expert_eval, summarize
 from mobile_vla.sim.rollout import run_episode
 from mobile_vla.sim.scene import eval_scene_seed
@@ -79,7 +80,7 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=80, help="per family (half per side)")
     p.add_argument("--seed", type=int, default=100, help="evaluation scene stream (disjoint from collection)")
     p.add_argument("--mixed", action="store_true", help="also the scenes holding every task's objects")
-    p.add_argument("--strategy", default="first")
+    p.add_argument("--strategy", choices=STRATEGIES, default=DEFAULT_STRATEGY)
     p.add_argument("--out", default=None, help="write the JSON here too")
     args = p.parse_args()
 

@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from mobile_vla.policy.executor import DEFAULT_STRATEGY, STRATEGIES
 from mobile_vla.serve.client import PolicyClient, RemoteError, RemotePolicy
 from mobile_vla.serve.safety import VelocityLimiter, VelocityLimits, Watchdog
 
@@ -59,7 +60,7 @@ def run(
     instruction: str,
     steps: int,
     rate: float = 5.0,
-    strategy: str = "first",
+    strategy: str = DEFAULT_STRATEGY,
     token: str | None = None,
     limits: VelocityLimits = VelocityLimits(),
     reply_timeout: float = 0.5,
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instruction", default="go around the box on the left and reach the cup")
     parser.add_argument("--token", default=os.environ.get("MOBILE_VLA_TOKEN"))
     parser.add_argument("--tls-ca", help="CA certificate (PEM) of a wss:// server")
-    parser.add_argument("--strategy", default="first", choices=["first", "chunk", "ensemble"])
+    parser.add_argument("--strategy", default=DEFAULT_STRATEGY, choices=STRATEGIES)
     parser.add_argument("--rate", type=float, default=5.0, help="control rate, Hz")
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--max-speed", type=float, default=0.5, help="m/s")

@@ -130,6 +130,10 @@ def test_eval_sim_json_per_side(trained, capsys, tmp_path):
     blank = _json(capsys, ["eval-sim", "--checkpoint", str(checkpoint), "--episodes", "2", "--seed", "1",
                            "--blank-frames", "--json"])
     assert blank["controller"] == "policy" and blank["blank_frames"] is True
+    # Without --strategy, eval-sim executes chunks as the demo does, so it reproduces the demo's figures.
+    from mobile_vla.demo import DemoConfig
+
+    assert blank["strategy"] == DemoConfig().strategy == "ensemble"
     assert blank["scene_seeds"] == out["scene_seeds"][:1]
 
 

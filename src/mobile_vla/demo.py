@@ -35,6 +35,7 @@ from typing import Any
 from mobile_vla.config import from_dict
 from mobile_vla.errors import ConfigError
 from mobile_vla.jsonio import write_json, write_text_atomic
+from mobile_vla.policy.executor import DEFAULT_STRATEGY
 from mobile_vla.provenance import environment
 from mobile_vla.sim.expert import ExpertConfig
 
@@ -59,7 +60,7 @@ class DemoConfig:
     heldout_scenes: int = 20  # fresh paired scenes for offline metrics, never trained on
     eval_episodes: int = 100
     heldout_episodes: int = 40  # closed loop with phrasings no training template contains
-    strategy: str = "first"
+    strategy: str = DEFAULT_STRATEGY  # chunk execution in every evaluation
     tasks: list[str] = dataclasses.field(default_factory=lambda: ["cup"])  # simulator tasks one policy learns
     no_side_fraction: float = 0.1  # collected episodes whose instruction names no side
     # How often each instruction family is drawn for collected episodes; None: uniformly.

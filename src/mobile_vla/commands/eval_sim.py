@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from mobile_vla.commands.sim import add_scene_args
+from mobile_vla.policy.executor import DEFAULT_STRATEGY, STRATEGIES
 from mobile_vla.vocab.instructions import FAMILIES, NO_SIDE, TRAINING
 
 
@@ -22,8 +23,8 @@ def register(sub) -> None:
                    "certificate (default: the system's trusted CAs)")
     p.add_argument("--episodes", type=int, default=20, help="episodes in total (scenes x 2 sides)")
     p.add_argument("--seed", type=int, default=0, help="evaluation scene stream (disjoint from collection)")
-    p.add_argument("--strategy", choices=("first", "chunk", "ensemble"), default="first",
-                   help="how chunks become commands")
+    p.add_argument("--strategy", choices=STRATEGIES, default=DEFAULT_STRATEGY,
+                   help=f"how chunks become commands (default: {DEFAULT_STRATEGY})")
     p.add_argument("--instructions", default=None, choices=(TRAINING, *FAMILIES, NO_SIDE), metavar="NAME",
                    help="which sentences the robot is given: 'training' (default; every family's training "
                         "templates), a family's held-out part (paraphrase, relational, negated, korean) or "

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from mobile_vla.policy.executor import DEFAULT_STRATEGY
 from mobile_vla.vocab.instructions import (
     FAMILIES,
     NO_SIDE,
@@ -54,7 +55,7 @@ def evaluate_closed_loop(
     policy,
     episodes: int,
     seed: int = 0,
-    strategy: str = "first",
+    strategy: str = DEFAULT_STRATEGY,
     image_size: int | None = None,
     heldout_phrasings: bool = False,
     video_dir: str | Path | None = None,
@@ -167,7 +168,7 @@ def evaluate_closed_loop(
     return report
 
 
-def success_by_family(policy, episodes: int, seed: int = 0, strategy: str = "first", task: str | None = None,
+def success_by_family(policy, episodes: int, seed: int = 0, strategy: str = DEFAULT_STRATEGY, task: str | None = None,
                       scenes: str | None = None, families=FAMILIES, progress: bool = False) -> tuple[dict, dict]:
     """Each family's held-out part in closed loop on the same scenes.
 

@@ -14,6 +14,8 @@ class PolicyControllerFactory:
     """Picklable recipe: each collection worker loads its own copy of the policy."""
 
     checkpoint: str
+    # DAgger queries the policy every step and executes its first action: how every recorded
+    # recipe collected its rounds (the evaluation default is another matter).
     strategy: str = "first"
 
     def fingerprint(self) -> dict:
