@@ -118,6 +118,24 @@ def test_each_mechanism_toggles_alone(mechanism):
     assert (model.film_input is not None) == (mechanism == "film")
 
 
+def test_one_frame_per_window_carries_gradients():
+    """``head.grad_every_frame=False``: same losses, gradients into the backbone from one position."""
+    model, processor, cfg = build(small_model_config(counterfactual=True))
+    model.eval()  # no dropout: both paths see the same numbers
+    batch = synthetic_batch(processor, cfg, [LEFT, RIGHT])
+    full = model.loss(batch)
+    model.config.head.grad_every_frame = False
+    batch["pixel_values"].requires_grad_(True)
+    torch.manual_seed(3)
+    cheap = model.loss(batch)
+    for key in full:
+        torch.testing.assert_close(cheap[key], full[key])
+    cheap["loss"].backward()
+    per_position = batch["pixel_values"].grad.abs().sum((0, 2, 3, 4))  # (W,)
+    assert int((per_position > 0).sum()) == 1, per_position
+    assert model.action_head.lstm.weight_ih_l0.grad.abs().sum() > 0
+
+
 def test_masked_steps_do_not_count():
     model, processor, cfg = build(small_model_config(counterfactual=False))
     batch = synthetic_batch(processor, cfg, [LEFT])

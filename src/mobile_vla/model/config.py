@@ -68,6 +68,10 @@ class HeadConfig:
     # statistics in training too, so a batch of a few windows (a few episodes' correlated frames)
     # cannot train the head on a scale it never sees at inference.
     feature_norm_stats: str = "batch"
+    # False: in training, one window position (drawn per batch) is encoded with gradients into the
+    # backbone and the other W-1 frames without, so a window of W frames costs about one backward
+    # pass instead of W — the head's LSTM still learns from the whole window.
+    grad_every_frame: bool = True
     class_weights: list[float] | None = None  # classification: 9 weights (None = uniform)
 
 

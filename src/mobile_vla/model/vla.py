@@ -189,15 +189,9 @@ class MobileVLA(nn.Module):
         frame_mask = batch.get(keys.FRAME_MASK)
         tokens = batch_tokens(batch)
         paired = g.counterfactual or g.contrastive
-        latents = self.backbone.image_latents(pix.flatten(0, 1))  # one vision pass, shared by both instructions
-        image_summary = latents.mean(1)  # (B*W, H)
-        rows = _repeat_rows(tokens, W)
-        if paired:
-            cf_rows = _repeat_rows(batch_tokens(batch, CF_PREFIX), W)
-            rows = {k: torch.cat([rows[k], cf_rows[k]]) for k in rows}
-            latents = latents.repeat(2, 1, 1)
-        feats = self._frame_features(rows, latents)
-        feats = feats.view(-1, B, W, *feats.shape[1:])  # (1 or 2, B, W, K', H)
+        token_sets = [tokens, batch_tokens(batch, CF_PREFIX)] if paired else [tokens]
+        feats, latents = self._window_features(pix, token_sets)  # (1 or 2, B, W, K', H), (B, W, Q, H)
+        image_summary = latents.mean(2).flatten(0, 1)  # (B*W, H)
         instructions = batch.get(keys.INSTRUCTION)
         instr = self.encode_instruction(tokens, instructions)
         out = self.head(feats[0], instr, frame_mask)
@@ -237,6 +231,32 @@ class MobileVLA(nn.Module):
                 total = total + g.contrastive_weight * losses["loss_contrastive"]
         losses["loss"] = total
         return losses, out
+
+    def _window_features(self, pix: torch.Tensor, token_sets: list[Tokens]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, W, 3, S, S)`` frames under P instructions ``(B, L)`` → per-frame features
+        ``(P, B, W, K', H)`` and image latents ``(B, W, Q, H)`` (one vision pass shared by the P).
+
+        With ``head.grad_every_frame`` off, only window position ``j`` (drawn per batch, so every
+        position of an episode trains the backbone in turn) is encoded with gradients.
+        """
+        B, W = pix.shape[:2]
+
+        def encode(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            T = frames.shape[1]
+            latents = self.backbone.image_latents(frames.flatten(0, 1))  # (B*T, Q, H)
+            rows = [_repeat_rows(t, T) for t in token_sets]
+            rows = {k: torch.cat([r[k] for r in rows]) for k in rows[0]}
+            feats = self._frame_features(rows, latents.repeat(len(token_sets), 1, 1))
+            return feats.view(len(token_sets), B, T, *feats.shape[1:]), latents.view(B, T, *latents.shape[1:])
+
+        if self.config.head.grad_every_frame or W == 1:
+            return encode(pix)
+        j = int(torch.randint(W, ()))
+        with torch.no_grad():
+            rest_f, rest_l = encode(torch.cat([pix[:, :j], pix[:, j + 1:]], 1))
+        now_f, now_l = encode(pix[:, j : j + 1])
+        return (torch.cat([rest_f[:, :, :j], now_f, rest_f[:, :, j:]], 2),
+                torch.cat([rest_l[:, :j], now_l, rest_l[:, j:]], 1))
 
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
         return self.compute_losses(batch)[0]
