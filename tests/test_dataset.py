@@ -73,6 +73,7 @@ def test_windows_and_chunks_line_up_with_actions(real_dir, processor):
             # Frame t of the episode sits at position w: its green channel encodes t.
             rgb = pixels_to_rgb(processor, item["pixel_values"][w])
             assert abs(rgb[..., 1].mean() - (100 + t)) < 1.0
+            assert int(item["step_index"][w]) == t  # the head's step input (model.head.step_input)
         assert (item["actions"][~item["action_mask"]] == 0).all()
 
 

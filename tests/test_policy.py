@@ -12,17 +12,18 @@ from mobile_vla.train.config import TrainConfig, train_config_from_dict
 from model_fixtures import LEFT, RIGHT, small_model_config
 
 
-def small_train_config(window: int) -> TrainConfig:
+def small_train_config(window: int, step_input: bool = False) -> TrainConfig:
     cfg = small_model_config(window=window, chunk=4)
     return train_config_from_dict({"model": {
         "backbone": {"image_size": cfg.backbone.image_size, "latent_query_num": cfg.backbone.latent_query_num},
-        "head": {"window_size": window, "fwd_pred_next_n": 4, "lstm_hidden": 64, "mlp_hidden": 64},
+        "head": {"window_size": window, "fwd_pred_next_n": 4, "lstm_hidden": 64, "mlp_hidden": 64,
+                 "step_input": step_input},
     }})
 
 
-@pytest.fixture(scope="module", params=[1, 8])
+@pytest.fixture(scope="module", params=[(1, False), (8, False), (4, True)], ids=["w1", "w8", "w4-steps"])
 def policy(request, tmp_path_factory):
-    directory = init_checkpoint(tmp_path_factory.mktemp("ckpt") / "checkpoint", small_train_config(request.param))
+    directory = init_checkpoint(tmp_path_factory.mktemp("ckpt") / "checkpoint", small_train_config(*request.param))
     return Policy.from_checkpoint(directory)
 
 
@@ -39,8 +40,9 @@ def test_streaming_equals_batched_window_forward(policy):
         chunk = session.step(frame)
         window = stream[max(0, t - W + 1): t + 1]  # the history the session holds (shorter at first)
         pixels = policy.processor.process_images(window, channel_order="rgb")[None]
+        steps = torch.arange(max(0, t - W + 1), t + 1)[None]  # (1, T): as the dataset numbers them
         with torch.no_grad():
-            out = policy.model(pixels, tokens, instructions=[LEFT])
+            out = policy.model(pixels, tokens, instructions=[LEFT], steps=steps)
         expected = policy.processor.unnormalize_actions(out.actions[0, -1]).numpy()
         assert chunk.shape == (policy.chunk_size, 2) and chunk.dtype == np.float32
         np.testing.assert_allclose(chunk, expected, atol=1e-5, rtol=0)
@@ -123,3 +125,31 @@ def _interleave(order: list[str], n_a: int, n_b: int) -> list[str]:
             out.append(x)
             left[x] -= 1
     return out + ["a"] * left["a"] + ["b"] * left["b"]
+
+
+def test_step_input_reaches_the_action(tmp_path):
+    """``head.step_input``: the same frame at another step of the episode gives another chunk;
+    sessions at different steps batched together each get their own."""
+    from mobile_vla.errors import MobileVLAError
+    from mobile_vla.policy.onnx_export import export_onnx
+
+    checkpoint = init_checkpoint(tmp_path / "checkpoint", small_train_config(1, True))
+    with pytest.raises(MobileVLAError, match="step_input"):
+        export_onnx(checkpoint, tmp_path / "onnx")
+    policy = Policy.from_checkpoint(checkpoint)
+    torch.nn.init.normal_(policy.model.action_head.lstm.weight_ih_l0[:, -1], std=1.0)  # make the step input count
+    frame = frames(1, seed=4)[0]
+    early, late = policy.new_session(LEFT), policy.new_session(LEFT)
+    for f in frames(10, seed=5):
+        late.step(f)
+    assert late.window_steps().tolist() == [9]
+    a, b = early.step(frame), late.step(frame)
+    assert np.abs(a - b).max() > 1e-4
+    early.reset(), late.reset()
+    for f in frames(10, seed=5):
+        late.step(f)
+    together = policy.step_batch([early, late], [frame, frame], ["rgb", "rgb"])
+    np.testing.assert_allclose(together[0], a, atol=1e-5)
+    np.testing.assert_allclose(together[1], b, atol=1e-5)
+    with pytest.raises(MobileVLAError, match="step index"), torch.inference_mode():
+        policy.model.head(torch.zeros(1, 1, policy.model.num_slots, policy.model.backbone.hidden_size), early._instr)

@@ -8,6 +8,7 @@ end. Item keys (``L = processor.sequence_length``, ``S = processor.config.image_
 
     pixel_values        float32 (W, 3, S, S)  processor-normalised RGB
     frame_mask          bool    (W,)          False on padding (episode shorter than W)
+    step_index          long    (W,)          each frame's index in its episode (the control step)
     input_ids, attention_mask, image_embeds_position_mask, action_token_mask   long (L,)
     actions             float32 (W, N, D)     normalised chunk targets (0 where masked)
     action_mask         bool    (W, N)
@@ -324,6 +325,7 @@ class MobileVLAH5Dataset(Dataset):
         item = {
             keys.PIXEL_VALUES: pixel_values,
             keys.FRAME_MASK: torch.from_numpy(np.arange(W) < n),
+            keys.STEP_INDEX: torch.arange(start, start + W),
             **self._tokens_of(instruction),
             keys.ACTIONS: self._targets(chunks, mask),
             keys.ACTION_MASK: torch.from_numpy(mask),

@@ -56,9 +56,11 @@ def paired_outputs(model, processor, batch: dict, flipped: bool = False) -> dict
     tokens = {k: v.to(device) for k, v in batch_tokens(batch).items()}
     cf_tokens = {k: v.to(device) for k, v in batch_tokens(batch, CF_PREFIX).items()}
     instructions = list(batch[keys.INSTRUCTION])
+    steps = batch[keys.STEP_INDEX].to(device) if keys.STEP_INDEX in batch else None
     latents = model.backbone.image_latents(pix.flatten(0, 1))  # one vision pass for both instructions
-    out = model(pix, tokens, frame_mask, instructions, latents=latents)
-    out_cf = model(pix, cf_tokens, frame_mask, [mirror_instruction(s) for s in instructions], latents=latents)
+    out = model(pix, tokens, frame_mask, instructions, latents=latents, steps=steps)
+    out_cf = model(pix, cf_tokens, frame_mask, [mirror_instruction(s) for s in instructions], latents=latents,
+                   steps=steps)
     valid = batch[keys.FRAME_MASK].bool()
 
     def phys(x: torch.Tensor) -> np.ndarray:
@@ -71,7 +73,8 @@ def paired_outputs(model, processor, batch: dict, flipped: bool = False) -> dict
     if keys.SOURCE in batch:
         extra["source"] = per_frame(batch[keys.SOURCE])
     if flipped:  # the mirrored world: flipped frames, mirrored instruction
-        out_flip = model(pix.flip(-1), cf_tokens, frame_mask, [mirror_instruction(s) for s in instructions])
+        out_flip = model(pix.flip(-1), cf_tokens, frame_mask, [mirror_instruction(s) for s in instructions],
+                         steps=steps)
         extra["pred_flipped_mirror"] = phys(out_flip.actions)
     return {
         **extra,

@@ -72,6 +72,9 @@ class HeadConfig:
     # backbone and the other W-1 frames without, so a window of W frames costs about one backward
     # pass instead of W — the head's LSTM still learns from the whole window.
     grad_every_frame: bool = True
+    # The head also reads each frame's control step since the episode began (scaled by 1/40, the
+    # simulator's episode limit): a cue to the phase of the route once the cup has left the view.
+    step_input: bool = False
     class_weights: list[float] | None = None  # classification: 9 weights (None = uniform)
 
 

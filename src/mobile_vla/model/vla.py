@@ -43,6 +43,10 @@ def batch_tokens(batch: dict, prefix: str = "") -> Tokens:
     return {k: batch[prefix + k] for k in TOKEN_KEYS}
 
 
+# ``head.step_input``: a frame's step index is fed as ``step / STEP_SCALE`` (the simulator's episode limit).
+STEP_SCALE = 40.0
+
+
 class RunningFeatureNorm(nn.BatchNorm1d):
     """Standardise ``(N, F)`` features with running statistics in training as at inference.
 
@@ -88,7 +92,7 @@ class MobileVLA(nn.Module):
         H, K = self.backbone.hidden_size, h.num_action_tokens
         self.num_slots = K + (1 if g.pool_image_latents else 0)
         context_dim, fused_dim = K * H, self.num_slots * H
-        head_dim = fused_dim + (len(SCENE_LABELS) if g.scene_to_head else 0)
+        head_dim = fused_dim + (len(SCENE_LABELS) if g.scene_to_head else 0) + (1 if h.step_input else 0)
         self.sentence = SentenceEncoder() if g.instruction_encoder == "sentence" else None
         embed_dim = SENTENCE_DIM if self.sentence is not None else H
         self.needs_instruction = g.film or g.contrastive
@@ -133,9 +137,13 @@ class MobileVLA(nn.Module):
         return self.backbone.instruction_text_states(tokens)
 
     # ------------------------------------------------------------------ head
-    def head(self, features: torch.Tensor, instr: torch.Tensor | None, frame_mask: torch.Tensor | None = None
-             ) -> VLAOutput:
-        """Per-frame features ``(B, W, K', H)`` + instruction embedding ``(B, E)`` → :class:`VLAOutput`."""
+    def head(self, features: torch.Tensor, instr: torch.Tensor | None, frame_mask: torch.Tensor | None = None,
+             steps: torch.Tensor | None = None) -> VLAOutput:
+        """Per-frame features ``(B, W, K', H)`` + instruction embedding ``(B, E)`` → :class:`VLAOutput`.
+
+        ``steps`` ``(B, W)``: each frame's control step since the episode began; required when
+        ``head.step_input`` is on, ignored otherwise.
+        """
         if frame_mask is not None:
             features = features * frame_mask[..., None, None].to(features.dtype)
         K = self.config.head.num_action_tokens
@@ -151,6 +159,10 @@ class MobileVLA(nn.Module):
             # The geometry estimate (cup, obstacles) from the pooled image slot: a low-dimensional
             # description of the scene from which the expert's route is a simple function.
             fused = torch.cat([fused, self.scene_head(features[:, :, -1])], -1)
+        if self.config.head.step_input:
+            if steps is None:
+                raise MobileVLAError("model.head.step_input is on: the head needs each frame's step index")
+            fused = torch.cat([fused, (steps.to(fused.dtype) / STEP_SCALE).unsqueeze(-1)], -1)
         direction_logits = self.direction_head(fused) if self.direction_head is not None else None
         raw = self.action_head(fused)
         return VLAOutput(self.action_head.actions(raw), context, fused, raw, direction_logits)
@@ -167,8 +179,9 @@ class MobileVLA(nn.Module):
         return out
 
     def forward(self, pixel_values: torch.Tensor, tokens: Tokens, frame_mask: torch.Tensor | None = None,
-                instructions: list[str] | None = None, latents: torch.Tensor | None = None) -> VLAOutput:
-        """``pixel_values`` ``(B, W, 3, S, S)``, ``tokens`` ``(B, L)`` each → :class:`VLAOutput`.
+                instructions: list[str] | None = None, latents: torch.Tensor | None = None,
+                steps: torch.Tensor | None = None) -> VLAOutput:
+        """``pixel_values`` ``(B, W, 3, S, S)``, ``tokens`` ``(B, L)`` each, ``steps`` ``(B, W)`` → :class:`VLAOutput`.
 
         ``latents`` ``(B*W, Q, H)``: the frames' image latents when already computed (e.g. to
         predict the same frames under two instructions with one vision pass).
@@ -178,7 +191,7 @@ class MobileVLA(nn.Module):
             latents = self.backbone.image_latents(pixel_values.flatten(0, 1))
         feats = self._frame_features(_repeat_rows(tokens, W), latents)
         return self.head(feats.view(B, W, *feats.shape[1:]), self.encode_instruction(tokens, instructions),
-                         frame_mask)
+                         frame_mask, steps)
 
     # ------------------------------------------------------------------ losses
     def compute_losses(self, batch: dict) -> tuple[dict[str, torch.Tensor], VLAOutput]:
@@ -194,7 +207,8 @@ class MobileVLA(nn.Module):
         image_summary = latents.mean(2).flatten(0, 1)  # (B*W, H)
         instructions = batch.get(keys.INSTRUCTION)
         instr = self.encode_instruction(tokens, instructions)
-        out = self.head(feats[0], instr, frame_mask)
+        steps = batch.get(keys.STEP_INDEX)
+        out = self.head(feats[0], instr, frame_mask, steps)
 
         losses: dict[str, torch.Tensor] = {}
         head_losses = self.action_head.loss(out.head_output, batch)
@@ -215,7 +229,7 @@ class MobileVLA(nn.Module):
         if paired:
             cf_instructions = [mirror_instruction(s) for s in instructions] if instructions is not None else None
             instr_cf = self.encode_instruction(batch_tokens(batch, CF_PREFIX), cf_instructions)
-            out_cf = self.head(feats[1], instr_cf, frame_mask)
+            out_cf = self.head(feats[1], instr_cf, frame_mask, steps)
             if g.counterfactual:
                 losses["loss_counterfactual"] = masked_huber(
                     out_cf.actions, batch[keys.CF_ACTIONS], batch[keys.CF_ACTION_MASK], self.config.head.huber_delta

@@ -114,7 +114,7 @@ class OnnxPolicy:
         modelled = time.perf_counter()
         features = self.run("frame", pixel_values=pixels, **tokens)  # (B, K', H)
         for session, feature in zip(sessions, features):
-            session._features.append(feature)
+            session._push(feature)
         # The head graph returns the chunk of its window's newest frame, so sessions run the head
         # together per history length (once warmed up, every session's window is W frames long).
         chunks: list[np.ndarray | None] = [None] * len(sessions)

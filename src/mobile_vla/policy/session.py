@@ -27,6 +27,7 @@ class StreamingSession:
     def __init__(self, policy: Any, instruction: str):
         self.policy = policy
         self._features: deque = deque(maxlen=policy.window_size)
+        self._steps = 0  # frames since the last reset: the newest frame's control step is _steps - 1
         self._set_instruction(instruction)
 
     def _set_instruction(self, instruction: str) -> None:
@@ -36,6 +37,7 @@ class StreamingSession:
     def reset(self, instruction: str | None = None) -> None:
         """Clear the frame history; optionally switch the instruction."""
         self._features.clear()
+        self._steps = 0
         if instruction is not None:
             self._set_instruction(instruction)
 
@@ -47,8 +49,17 @@ class StreamingSession:
         """One camera frame ``(H, W, 3)`` uint8 (any size) → the action chunk ``(N, 2)`` float32 in m/s."""
         if not isinstance(frame, np.ndarray):
             raise MobileVLAError(f"frame must be a numpy array, got {type(frame).__name__}")
-        self._features.append(self._encode_frame(frame, channel_order))
+        self._push(self._encode_frame(frame, channel_order))
         return self._chunk()
+
+    def _push(self, feature: Any) -> None:
+        """Add the newest frame's features to the window (every backend's step and step_batch)."""
+        self._features.append(feature)
+        self._steps += 1
+
+    def window_steps(self) -> np.ndarray:
+        """The control step of each frame in the window ``(T,)`` int64, oldest first."""
+        return np.arange(self._steps - len(self._features), self._steps, dtype=np.int64)
 
     def _encode_instruction(self, instruction: str) -> tuple[Any, Any]:
         raise NotImplementedError

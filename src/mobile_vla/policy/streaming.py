@@ -94,7 +94,8 @@ class Session(StreamingSession):
         p = self.policy
         with torch.inference_mode():
             window = torch.stack(list(self._features)).unsqueeze(0)  # (1, T, K', H), T <= W
-            out = p.model.head(window, self._instr)
+            steps = torch.from_numpy(self.window_steps()).to(window.device).unsqueeze(0)  # (1, T)
+            out = p.model.head(window, self._instr, steps=steps)
             chunk = p.processor.unnormalize_actions(out.actions[0, -1].float())
         return chunk.cpu().numpy().astype(np.float32)
 
@@ -119,13 +120,15 @@ def step_batch(policy: Policy, sessions: list[Session], frames: list[np.ndarray]
     with torch.inference_mode():
         features = policy.model.encode_frames(pixels, tokens)  # (B, K', H)
         for session, feature in zip(sessions, features):
-            session._features.append(feature)
+            session._push(feature)
         lengths = [len(s._features) for s in sessions]
         window = features.new_zeros(len(sessions), max(lengths), *features.shape[1:])  # (B, T, K', H)
+        steps = torch.zeros(len(sessions), max(lengths), dtype=torch.long)  # (B, T); padding never reaches a chunk
         for b, session in enumerate(sessions):
             window[b, : lengths[b]] = torch.stack(list(session._features))
+            steps[b, : lengths[b]] = torch.from_numpy(session.window_steps())
         instr = None if sessions[0]._instr is None else torch.cat([s._instr for s in sessions])  # (B, E)
-        out = policy.model.head(window, instr)
+        out = policy.model.head(window, instr, steps=steps.to(window.device))
         last = torch.as_tensor(lengths, device=window.device) - 1
         actions = out.actions[torch.arange(len(sessions), device=window.device), last]  # (B, N, D)
         chunks = policy.processor.unnormalize_actions(actions.float()).cpu().numpy().astype(np.float32)
