@@ -130,6 +130,10 @@ def test_route_view_summary_counts_where_a_route_loses_the_cup():
     assert summary["success"]["lost_cup"] == 0.0 and summary["timeout"]["lost_cup"] == 1.0
     assert summary["all"]["episodes"] == 2 and summary["timeout"]["steps_out"] == 6.0
     assert abs(sum(summary["timeout"]["out_by_phase"].values()) - 1.0) < 1e-9
+    assert summary["timeout"]["drifted_away"] == 0.0  # lost at +3 m and still there: not farther
+    away = beside.copy()
+    away[8:, 1] += 1.0  # and then 1 m farther out
+    assert route_view_summary([(scene, away, "timeout")])["timeout"]["drifted_away"] == 1.0
 
 
 def test_rollout_is_deterministic_and_renders_the_scene(world):

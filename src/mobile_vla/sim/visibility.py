@@ -78,23 +78,29 @@ def route_view_summary(routes) -> dict:
     ``lost_cup`` (share of episodes with the cup out of view at some step, farther than
     :data:`ARRIVING`), ``steps_out``
     (mean steps out of view per episode) and ``out_by_phase`` (share of the out-of-view steps
-    spent approaching, beside or after the cluster, :data:`mobile_vla.eval.grounding.PHASES`).
+    spent approaching, beside or after the cluster, :data:`mobile_vla.eval.grounding.PHASES`);
+    ``drifted_away``: of the episodes that lost the cup, the share that end farther from it
+    sideways than where they lost it (the robot moved away from what it could no longer see).
     """
     from mobile_vla.eval.grounding import PHASES, cluster_phase
 
-    groups: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    groups: dict[str, list[tuple[np.ndarray, np.ndarray, bool]]] = {}
     for scene, poses, outcome in routes:
         poses = np.asarray(poses, np.float64).reshape(-1, 3)
         out = steps_out_of_view(scene, poses)
         x0, x1 = scene.obstacle_bounds[:2]
         phase = cluster_phase(x0 - poses[:, 0], x1 - poses[:, 0])  # yaw ≈ 0: faces along x
+        sideways = np.abs(poses[:, 1] - scene.target_xy[1])
+        drifted = bool(out.any() and sideways[-1] > sideways[int(np.argmax(out))])
         for key in (outcome, "all"):
-            groups.setdefault(key, []).append((out, phase))
+            groups.setdefault(key, []).append((out, phase, drifted))
 
     def summary(items) -> dict:
-        phases = np.concatenate([p[o] for o, p in items]) if items else np.zeros(0, int)
-        return {"episodes": len(items), "lost_cup": float(np.mean([o.any() for o, _ in items])),
-                "steps_out": float(np.mean([o.sum() for o, _ in items])),
+        phases = np.concatenate([p[o] for o, p, _ in items]) if items else np.zeros(0, int)
+        lost = [d for o, _, d in items if o.any()]
+        return {"episodes": len(items), "lost_cup": float(np.mean([o.any() for o, _, _ in items])),
+                "steps_out": float(np.mean([o.sum() for o, _, _ in items])),
+                "drifted_away": float(np.mean(lost)) if lost else 0.0,
                 "out_by_phase": {name: float(np.mean(phases == i)) if len(phases) else 0.0
                                  for i, name in enumerate(PHASES)}}
 
