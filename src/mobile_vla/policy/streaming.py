@@ -94,7 +94,9 @@ class Session(StreamingSession):
         p = self.policy
         with torch.inference_mode():
             window = torch.stack(list(self._features)).unsqueeze(0)  # (1, T, K', H), T <= W
-            steps = torch.from_numpy(self.window_steps()).to(window.device).unsqueeze(0)  # (1, T)
+            steps = None
+            if p.model.config.head.step_input:  # built only when the head reads it: this is the serving hot path
+                steps = torch.from_numpy(self.window_steps()).to(window.device).unsqueeze(0)  # (1, T)
             out = p.model.head(window, self._instr, steps=steps)
             chunk = p.processor.unnormalize_actions(out.actions[0, -1].float())
         return chunk.cpu().numpy().astype(np.float32)
@@ -123,12 +125,16 @@ def step_batch(policy: Policy, sessions: list[Session], frames: list[np.ndarray]
             session._push(feature)
         lengths = [len(s._features) for s in sessions]
         window = features.new_zeros(len(sessions), max(lengths), *features.shape[1:])  # (B, T, K', H)
-        steps = torch.zeros(len(sessions), max(lengths), dtype=torch.long)  # (B, T); padding never reaches a chunk
         for b, session in enumerate(sessions):
             window[b, : lengths[b]] = torch.stack(list(session._features))
-            steps[b, : lengths[b]] = torch.from_numpy(session.window_steps())
+        steps = None
+        if policy.model.config.head.step_input:  # (B, T), right-padded; padding never reaches a chunk
+            steps = torch.zeros(len(sessions), max(lengths), dtype=torch.long)
+            for b, session in enumerate(sessions):
+                steps[b, : lengths[b]] = torch.from_numpy(session.window_steps())
+            steps = steps.to(window.device)
         instr = None if sessions[0]._instr is None else torch.cat([s._instr for s in sessions])  # (B, E)
-        out = policy.model.head(window, instr, steps=steps.to(window.device))
+        out = policy.model.head(window, instr, steps=steps)
         last = torch.as_tensor(lengths, device=window.device) - 1
         actions = out.actions[torch.arange(len(sessions), device=window.device), last]  # (B, N, D)
         chunks = policy.processor.unnormalize_actions(actions.float()).cpu().numpy().astype(np.float32)
