@@ -14,3 +14,11 @@ def test_scenes_flag_selects_the_preset_like_the_setting():
     assert load_demo_config(["scenes=classic"]).scenes == "classic"
     with pytest.raises(ConfigError, match="num_scenes"):
         load_demo_config(["scenes=40"])
+
+
+def test_chunk_strategies_are_checked_before_any_stage_runs():
+    assert load_demo_config(["dagger_strategy=ensemble"]).dagger_strategy == "ensemble"
+    assert load_demo_config([]).dagger_strategy == "first"  # how every recorded recipe collected
+    for key in ("strategy", "dagger_strategy"):
+        with pytest.raises(ConfigError, match=rf"demo\.{key}='average'.*first, chunk, ensemble"):
+            load_demo_config([f"{key}=average"])

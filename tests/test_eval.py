@@ -141,7 +141,7 @@ def test_demo_smoke(tmp_path, capsys):
     out = tmp_path / "demo"
     overrides = ["num_scenes=3", "heldout_scenes=2", "workers=1", "train_steps=3", "dagger_rounds=1", "dagger_scenes=2",
                  "dagger_steps=2", "eval_episodes=2", "heldout_episodes=2", "expert.clearance=0.35", "family_episodes=2",
-                 "train_overrides=[" + ",".join(TINY) + ",data.val_fraction=0.34]"]
+                 "dagger_strategy=ensemble", "train_overrides=[" + ",".join(TINY) + ",data.val_fraction=0.34]"]
     report = _json(capsys, ["demo", "--out", str(out), "--seed", "5", "--json", *overrides])
     for key in ("success_left", "success_right", "blind_success_left", "blind_success_right", "collision_rate",
                 "flip_divergence_ratio", "side_agreement", "train_windows", "wall_minutes"):
@@ -163,6 +163,8 @@ def test_demo_smoke(tmp_path, capsys):
         assert Path(figure).stat().st_size > 0
     assert "rollouts" in full["figures"] and "training_curves" in full["figures"]
     assert len(list((out / "data" / "dagger_1").glob("*.h5"))) == 4
+    dagger = json.loads((out / "data" / "dagger_1" / "fingerprint.json").read_text())
+    assert dagger["policy.strategy"] == "ensemble"  # DAgger rolled the policy out as configured
     page = (out / "report.html").read_text()  # self-contained: every video and figure inline
     assert page.count("src='data:video/mp4;base64,") == 2 and "src='data:image/png;base64," in page
     assert "<td>policy</td>" in page and "src='http" not in page

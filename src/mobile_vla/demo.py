@@ -57,6 +57,7 @@ class DemoConfig:
     dagger_scenes: int = 80
     dagger_beta: float = 0.3  # probability of executing the expert's action at a step
     dagger_steps: int = 400  # extra optimiser steps per round
+    dagger_strategy: str = "first"  # chunk execution of the policy's steps in DAgger rollouts
     heldout_scenes: int = 20  # fresh paired scenes for offline metrics, never trained on
     eval_episodes: int = 100
     heldout_episodes: int = 40  # closed loop with phrasings no training template contains
@@ -139,6 +140,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False
         for task in cfg.tasks:
             timed(f"dagger_{r}_collect_{task}", _collect, task_dir(f"dagger_{r}", task), 2 * cfg.dagger_scenes,
                   dagger_seed, cfg.workers, 0.0, cfg.expert, policy=checkpoint, beta=cfg.dagger_beta,
+                  strategy=cfg.dagger_strategy,
                   progress=progress, task=task, scenes=presets[task], no_side_fraction=cfg.no_side_fraction,
                   family_weights=cfg.family_weights)
         total_steps += cfg.dagger_steps
@@ -267,7 +269,8 @@ def _evaluate_task(policy, cfg: DemoConfig, task: str, scenes: str, closed: dict
 
 
 def _collect(out: Path, episodes: int, seed: int, workers: int, noise_fraction: float, expert: ExpertConfig,
-             policy: Path | None = None, beta: float = 0.0, progress: bool = True, task: str = "cup",
+             policy: Path | None = None, beta: float = 0.0, strategy: str = "first", progress: bool = True,
+             task: str = "cup",
              scenes: str | None = None, no_side_fraction: float = 0.0,
              family_weights: dict[str, float] | None = None) -> dict:
     from mobile_vla.sim.collect import CollectConfig, collect
@@ -279,7 +282,7 @@ def _collect(out: Path, episodes: int, seed: int, workers: int, noise_fraction: 
     if policy is not None:
         from mobile_vla.sim.controllers import PolicyControllerFactory
 
-        factory = PolicyControllerFactory(str(policy))
+        factory = PolicyControllerFactory(str(policy), strategy)
     return collect(cfg, workers=workers, controller_factory=factory, progress=progress)
 
 
@@ -397,6 +400,11 @@ def load_demo_config(overrides: list[str], out: str | None = None, seed: int | N
         raise ConfigError("demo: tasks must name at least one simulator task")
     for task in cfg.tasks:
         TASKS.get(task)  # an unknown name fails here, listing the registered ones
+    from mobile_vla.policy.executor import STRATEGIES
+
+    for key in ("strategy", "dagger_strategy"):
+        if getattr(cfg, key) not in STRATEGIES:  # fail before the first stage, not after training
+            raise ConfigError(f"demo.{key}={getattr(cfg, key)!r}: expected one of {', '.join(STRATEGIES)}")
     from mobile_vla.vocab.instructions import check_family_weights
 
     try:
