@@ -74,6 +74,9 @@ def test_windows_and_chunks_line_up_with_actions(real_dir, processor):
             rgb = pixels_to_rgb(processor, item["pixel_values"][w])
             assert abs(rgb[..., 1].mean() - (100 + t)) < 1.0
             assert int(item["step_index"][w]) == t  # the head's step input (model.head.step_input)
+            # model.head.odometry_input: the commands executed before frame t, each held 0.4 s
+            # (the file's total_duration / num_frames)
+            np.testing.assert_allclose(item["odometry"][w].numpy(), recorded[:t, :2].sum(0) * 0.4, atol=1e-5)
         assert (item["actions"][~item["action_mask"]] == 0).all()
 
 
@@ -162,6 +165,8 @@ def test_mirror_flips_image_words_and_lateral_actions(tmp_path, processor):
     # The mirrored episode's counterfactual labels are the mirror of the original's.
     np.testing.assert_allclose(phys(m["cf_actions"])[0, :, 1], -rec.counterfactual[2:5, 1], atol=1e-5)
     assert m["cf_action_mask"].all()
+    assert a["odometry"][:, 1].abs().max() > 0.1  # the robot went sideways: the mirror went the other way
+    torch.testing.assert_close(m["odometry"], a["odometry"] * torch.tensor([1.0, -1.0]))
 
 
 def test_instruction_noise_edits_tokens_keeps_the_side_and_is_deterministic(tmp_path, processor):
@@ -361,3 +366,18 @@ def test_split_never_sends_every_group_to_validation(tmp_path, monkeypatch):
     monkeypatch.setattr(split, "group_draw", lambda group, seed: 0.0)  # every group draws "validation"
     train, val = split.split_episodes(paths, 0.25)
     assert len(train) == 1 and len(val) == 1
+
+
+def test_simulator_odometry_is_the_displacement_in_the_start_frame():
+    from mobile_vla.data.odometry import episode_odometry
+
+    yaw = 0.3  # the robot starts turned left: its forward axis is rotated by 0.3 rad in the world
+    forward, left = np.array([np.cos(yaw), np.sin(yaw)]), np.array([-np.sin(yaw), np.cos(yaw)])
+    world = np.array([[0.0, 0.0], forward, forward + 2 * left, 3 * forward + 2 * left])
+    trajectory = np.concatenate([world + [1.0, -2.0], np.full((4, 1), yaw)], 1)  # (T+1, 3), T = 3
+    odometry = episode_odometry({"trajectory": trajectory}, np.zeros((3, 3), np.float32))
+    np.testing.assert_allclose(odometry, [[0, 0], [1, 0], [1, 2]], atol=1e-6)  # frames 0..2: before each action
+    # without a trajectory the recorded commands are integrated (default period 0.4 s)
+    commands = np.array([[1.0, 0.5, 0.0], [1.0, -0.5, 0.0], [0.0, 0.0, 0.0]], np.float32)
+    np.testing.assert_allclose(episode_odometry({}, commands), [[0, 0], [0.4, 0.2], [0.8, 0.0]], atol=1e-6)
+    np.testing.assert_allclose(episode_odometry({"total_duration": 3.0}, commands)[-1], [2.0, 0.0], atol=1e-6)

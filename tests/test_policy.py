@@ -12,18 +12,19 @@ from mobile_vla.train.config import TrainConfig, train_config_from_dict
 from model_fixtures import LEFT, RIGHT, small_model_config
 
 
-def small_train_config(window: int, step_input: bool = False) -> TrainConfig:
+def small_train_config(window: int, **head) -> TrainConfig:
     cfg = small_model_config(window=window, chunk=4)
     return train_config_from_dict({"model": {
         "backbone": {"image_size": cfg.backbone.image_size, "latent_query_num": cfg.backbone.latent_query_num},
-        "head": {"window_size": window, "fwd_pred_next_n": 4, "lstm_hidden": 64, "mlp_hidden": 64,
-                 "step_input": step_input},
+        "head": {"window_size": window, "fwd_pred_next_n": 4, "lstm_hidden": 64, "mlp_hidden": 64, **head},
     }})
 
 
-@pytest.fixture(scope="module", params=[(1, False), (8, False), (4, True)], ids=["w1", "w8", "w4-steps"])
+@pytest.fixture(scope="module", params=[(1, {}), (8, {}), (4, {"step_input": True}), (4, {"odometry_input": True})],
+                ids=["w1", "w8", "w4-steps", "w4-odometry"])
 def policy(request, tmp_path_factory):
-    directory = init_checkpoint(tmp_path_factory.mktemp("ckpt") / "checkpoint", small_train_config(*request.param))
+    window, head = request.param
+    directory = init_checkpoint(tmp_path_factory.mktemp("ckpt") / "checkpoint", small_train_config(window, **head))
     return Policy.from_checkpoint(directory)
 
 
@@ -36,13 +37,17 @@ def test_streaming_equals_batched_window_forward(policy):
     stream = frames(W + 1)
     session = policy.new_session(LEFT)
     tokens = policy.processor.tokenize([LEFT])
+    odometry = [np.zeros(2)]  # (2,) per frame: the commands returned so far, integrated
     for t, frame in enumerate(stream):
         chunk = session.step(frame)
         window = stream[max(0, t - W + 1): t + 1]  # the history the session holds (shorter at first)
         pixels = policy.processor.process_images(window, channel_order="rgb")[None]
         steps = torch.arange(max(0, t - W + 1), t + 1)[None]  # (1, T): as the dataset numbers them
+        odo = torch.tensor(np.array(odometry[max(0, t - W + 1): t + 1]), dtype=torch.float32)[None]  # (1, T, 2)
+        np.testing.assert_allclose(session.window_odometry(), odo[0].numpy(), atol=1e-6)
         with torch.no_grad():
-            out = policy.model(pixels, tokens, instructions=[LEFT], steps=steps)
+            out = policy.model(pixels, tokens, instructions=[LEFT], steps=steps, odometry=odo)
+        odometry.append(odometry[-1] + chunk[0] * policy.odometry_dt)
         expected = policy.processor.unnormalize_actions(out.actions[0, -1]).numpy()
         assert chunk.shape == (policy.chunk_size, 2) and chunk.dtype == np.float32
         np.testing.assert_allclose(chunk, expected, atol=1e-5, rtol=0)
@@ -133,7 +138,7 @@ def test_step_input_reaches_the_action(tmp_path):
     from mobile_vla.errors import MobileVLAError
     from mobile_vla.policy.onnx_export import export_onnx
 
-    checkpoint = init_checkpoint(tmp_path / "checkpoint", small_train_config(1, True))
+    checkpoint = init_checkpoint(tmp_path / "checkpoint", small_train_config(1, step_input=True))
     with pytest.raises(MobileVLAError, match="step_input"):
         export_onnx(checkpoint, tmp_path / "onnx")
     policy = Policy.from_checkpoint(checkpoint)
@@ -153,3 +158,53 @@ def test_step_input_reaches_the_action(tmp_path):
     np.testing.assert_allclose(together[1], b, atol=1e-5)
     with pytest.raises(MobileVLAError, match="step index"), torch.inference_mode():
         policy.model.head(torch.zeros(1, 1, policy.model.num_slots, policy.model.backbone.hidden_size), early._instr)
+
+
+def test_odometry_input_reaches_the_action(tmp_path):
+    """``head.odometry_input``: the same frame after other commands gives another chunk; a reset
+    starts from (0, 0) again; sessions batched together each keep their own odometry."""
+    from mobile_vla.errors import MobileVLAError
+    from mobile_vla.policy.onnx_export import export_onnx
+
+    checkpoint = init_checkpoint(tmp_path / "checkpoint", small_train_config(2, odometry_input=True))
+    with pytest.raises(MobileVLAError, match="odometry_input"):
+        export_onnx(checkpoint, tmp_path / "onnx")
+    policy = Policy.from_checkpoint(checkpoint)
+    torch.nn.init.normal_(policy.model.action_head.lstm.weight_ih_l0[:, -2:], std=3.0)  # make odometry count
+    frame, travel = frames(1, seed=4)[0], frames(6, seed=5)
+    early, late = policy.new_session(LEFT), policy.new_session(LEFT)
+    chunks = [late.step(f) for f in travel]
+    expected = sum(c[0] for c in chunks) * policy.odometry_dt  # each chunk's first command, held one period
+    a, b = early.step(frame), late.step(frame)
+    np.testing.assert_allclose(late.window_odometry()[-1], expected, atol=1e-5)
+    assert early.window_odometry().tolist() == [[0.0, 0.0]]
+    assert np.abs(a - b).max() > 1e-4
+    late.reset()
+    np.testing.assert_allclose(late.step(frame), a, atol=1e-6)  # odometry starts over
+    early.reset(), late.reset()
+    for f in travel:
+        late.step(f)
+    together = policy.step_batch([early, late], [frame, frame], ["rgb", "rgb"])
+    np.testing.assert_allclose(together[0], a, atol=1e-5)
+    np.testing.assert_allclose(together[1], b, atol=1e-5)
+    with pytest.raises(MobileVLAError, match="odometry"), torch.inference_mode():
+        policy.model.head(torch.zeros(1, 1, policy.model.num_slots, policy.model.backbone.hidden_size), early._instr)
+
+
+def test_controller_tells_the_session_what_it_executed(tmp_path):
+    """With temporal ensembling the executed command is not the newest chunk's first action: the
+    controller corrects the session's odometry, so the next frame's odometry is what was driven."""
+    from mobile_vla.policy.controller import PolicyController
+
+    policy = Policy.from_checkpoint(init_checkpoint(tmp_path / "checkpoint", small_train_config(2, odometry_input=True)))
+    controller = PolicyController(policy, strategy="ensemble")
+    controller.reset(LEFT)
+    driven = np.zeros(2)
+    commands = [controller.act(f)[:2] for f in frames(4, seed=6)]
+    controller.act(frames(1, seed=7)[0])  # the frame taken after the four commands were driven
+    driven = np.sum(commands, 0) * policy.odometry_dt
+    np.testing.assert_allclose(controller.session.window_odometry()[-1], driven, atol=1e-5)
+    uncorrected = policy.new_session(LEFT)  # integrates each chunk's first action: not what was driven
+    for f in [*frames(4, seed=6), frames(1, seed=7)[0]]:
+        uncorrected.step(f)
+    assert np.abs(uncorrected.window_odometry()[-1] - driven).max() > 1e-4

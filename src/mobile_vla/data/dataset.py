@@ -9,6 +9,7 @@ end. Item keys (``L = processor.sequence_length``, ``S = processor.config.image_
     pixel_values        float32 (W, 3, S, S)  processor-normalised RGB
     frame_mask          bool    (W,)          False on padding (episode shorter than W)
     step_index          long    (W,)          each frame's index in its episode (the control step)
+    odometry            float32 (W, 2)        displacement (m) since the episode began (0 on padding)
     input_ids, attention_mask, image_embeds_position_mask, action_token_mask   long (L,)
     actions             float32 (W, N, D)     normalised chunk targets (0 where masked)
     action_mask         bool    (W, N)
@@ -40,6 +41,7 @@ from torch.utils.data import Dataset
 from mobile_vla.data.augment import color_jitter, mirror_actions, mirror_frames, mirror_labels
 from mobile_vla.data.cache import load_resized_frames
 from mobile_vla.data.formats import decode_frames, list_episodes, read_episode
+from mobile_vla.data.odometry import episode_odometry
 from mobile_vla.data.scene_labels import mirror_scene, scene_labels
 from mobile_vla.errors import MobileVLAError
 from mobile_vla.vocab import batch as keys
@@ -66,6 +68,7 @@ class EpisodeRecord:
     counterfactual: np.ndarray | None  # (T, 3) physical, or None
     image_shape: tuple[int, int, int]
     scene: np.ndarray | None = None  # (T, 4) robot-frame cup/obstacle positions (simulator files)
+    odometry: np.ndarray | None = None  # (T, 2) displacement since the episode began (data.odometry)
     source: str = ""  # the data source it came from (mobile_vla.data.sources)
 
     @property
@@ -102,6 +105,7 @@ def read_records(paths: Sequence[Path], sources: Sequence[str] | None = None) ->
                 counterfactual=ep.counterfactual_actions,
                 image_shape=ep.image_shape,
                 scene=scene_labels(ep.attrs, ep.num_frames),
+                odometry=episode_odometry(ep.attrs, ep.actions),
                 source=sources[i] if sources is not None else "",
             )
         )
@@ -292,6 +296,14 @@ class MobileVLAH5Dataset(Dataset):
         targets[~mask] = 0.0
         return torch.from_numpy(targets)
 
+    def _odometry(self, rec: EpisodeRecord, start: int) -> np.ndarray:
+        """``(W, 2)`` float32 odometry of the window at ``start`` (a copy; 0 past the episode's end)."""
+        out = np.zeros((self.window_size, 2), np.float32)
+        if rec.odometry is not None:
+            part = rec.odometry[start : start + self.window_size]
+            out[: len(part)] = part
+        return out
+
     def __getitem__(self, index: int) -> dict:
         ep_index, start = self._windows[index]
         rec = self.records[ep_index]
@@ -300,12 +312,13 @@ class MobileVLAH5Dataset(Dataset):
 
         frames = self.frames(ep_index)[start : start + W]
         instruction, actions, cf, side = rec.instruction, rec.actions, rec.counterfactual, rec.side
-        scene = rec.scene
+        scene, odometry = rec.scene, self._odometry(rec, start)
         mirrored = self.mirror_prob > 0 and rng.random() < self.mirror_prob
         if mirrored:
             instruction, actions, cf = mirror_labels(instruction, actions, cf)
             side = other_side(side) if side in DIRECTION_IDS else side
             scene = mirror_scene(scene)
+            odometry[:, 1] *= -1  # the mirrored world: left is right
         frames = color_jitter(frames, self.color_jitter, rng)
         # Drawn only when on, so that datasets without noise keep their random stream.
         if self.instruction_noise > 0 and rng.random() < self.instruction_noise:
@@ -326,6 +339,7 @@ class MobileVLAH5Dataset(Dataset):
             keys.PIXEL_VALUES: pixel_values,
             keys.FRAME_MASK: torch.from_numpy(np.arange(W) < n),
             keys.STEP_INDEX: torch.arange(start, start + W),
+            keys.ODOMETRY: torch.from_numpy(odometry),
             **self._tokens_of(instruction),
             keys.ACTIONS: self._targets(chunks, mask),
             keys.ACTION_MASK: torch.from_numpy(mask),

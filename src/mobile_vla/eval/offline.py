@@ -56,11 +56,13 @@ def paired_outputs(model, processor, batch: dict, flipped: bool = False) -> dict
     tokens = {k: v.to(device) for k, v in batch_tokens(batch).items()}
     cf_tokens = {k: v.to(device) for k, v in batch_tokens(batch, CF_PREFIX).items()}
     instructions = list(batch[keys.INSTRUCTION])
-    steps = batch[keys.STEP_INDEX].to(device) if keys.STEP_INDEX in batch else None
+    # Where the robot is (step, odometry): the same for the frames under any instruction.
+    state = {name: batch[key].to(device) for name, key in (("steps", keys.STEP_INDEX), ("odometry", keys.ODOMETRY))
+             if key in batch}
     latents = model.backbone.image_latents(pix.flatten(0, 1))  # one vision pass for both instructions
-    out = model(pix, tokens, frame_mask, instructions, latents=latents, steps=steps)
+    out = model(pix, tokens, frame_mask, instructions, latents=latents, **state)
     out_cf = model(pix, cf_tokens, frame_mask, [mirror_instruction(s) for s in instructions], latents=latents,
-                   steps=steps)
+                   **state)
     valid = batch[keys.FRAME_MASK].bool()
 
     def phys(x: torch.Tensor) -> np.ndarray:
@@ -72,9 +74,12 @@ def paired_outputs(model, processor, batch: dict, flipped: bool = False) -> dict
     extra = {"side": per_frame(side)}
     if keys.SOURCE in batch:
         extra["source"] = per_frame(batch[keys.SOURCE])
-    if flipped:  # the mirrored world: flipped frames, mirrored instruction
+    if flipped:  # the mirrored world: flipped frames, mirrored instruction, mirrored odometry
+        mirrored = dict(state)
+        if "odometry" in state:
+            mirrored["odometry"] = state["odometry"] * state["odometry"].new_tensor([1.0, -1.0])
         out_flip = model(pix.flip(-1), cf_tokens, frame_mask, [mirror_instruction(s) for s in instructions],
-                         steps=steps)
+                         **mirrored)
         extra["pred_flipped_mirror"] = phys(out_flip.actions)
     return {
         **extra,

@@ -75,6 +75,13 @@ class HeadConfig:
     # The head also reads each frame's control step since the episode began (scaled by 1/40, the
     # simulator's episode limit): a cue to the phase of the route once the cup has left the view.
     step_input: bool = False
+    # The head also reads the robot's displacement since the episode began (x forward, y left, in
+    # the start pose's frame, scaled by 1/4 m): where the robot has gone once the view is empty.
+    # Training reads it from the simulator's trajectory (or integrates a real file's recorded
+    # commands); a session integrates the commands it predicts (each chunk's first action over
+    # ``odometry_dt`` seconds), so it needs no odometry topic from the robot.
+    odometry_input: bool = False
+    odometry_dt: float = 0.4  # s between frames: the control period the session integrates over
     class_weights: list[float] | None = None  # classification: 9 weights (None = uniform)
 
 
@@ -120,6 +127,8 @@ class ModelConfig:
                 raise ConfigError(f"model.head.{name}: expected >= 1, got {getattr(h, name)}")
         if h.feature_norm_stats not in ("batch", "running"):
             raise ConfigError(f"model.head.feature_norm_stats: expected batch | running, got {h.feature_norm_stats!r}")
+        if not h.odometry_dt > 0:
+            raise ConfigError(f"model.head.odometry_dt: expected seconds > 0, got {h.odometry_dt}")
         if h.class_weights is not None and len(h.class_weights) != 9:
             raise ConfigError(f"model.head.class_weights: expected 9 values, got {len(h.class_weights)}")
         if g.scene_to_head and not (g.scene_aux and g.pool_image_latents):

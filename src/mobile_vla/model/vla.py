@@ -45,6 +45,8 @@ def batch_tokens(batch: dict, prefix: str = "") -> Tokens:
 
 # ``head.step_input``: a frame's step index is fed as ``step / STEP_SCALE`` (the simulator's episode limit).
 STEP_SCALE = 40.0
+# ``head.odometry_input``: the displacement (m) is fed divided by ODOMETRY_SCALE (the cup lies 3.5–6 m ahead).
+ODOMETRY_SCALE = 4.0
 
 
 class RunningFeatureNorm(nn.BatchNorm1d):
@@ -93,6 +95,7 @@ class MobileVLA(nn.Module):
         self.num_slots = K + (1 if g.pool_image_latents else 0)
         context_dim, fused_dim = K * H, self.num_slots * H
         head_dim = fused_dim + (len(SCENE_LABELS) if g.scene_to_head else 0) + (1 if h.step_input else 0)
+        head_dim += 2 if h.odometry_input else 0
         self.sentence = SentenceEncoder() if g.instruction_encoder == "sentence" else None
         embed_dim = SENTENCE_DIM if self.sentence is not None else H
         self.needs_instruction = g.film or g.contrastive
@@ -138,11 +141,12 @@ class MobileVLA(nn.Module):
 
     # ------------------------------------------------------------------ head
     def head(self, features: torch.Tensor, instr: torch.Tensor | None, frame_mask: torch.Tensor | None = None,
-             steps: torch.Tensor | None = None) -> VLAOutput:
+             steps: torch.Tensor | None = None, odometry: torch.Tensor | None = None) -> VLAOutput:
         """Per-frame features ``(B, W, K', H)`` + instruction embedding ``(B, E)`` → :class:`VLAOutput`.
 
         ``steps`` ``(B, W)``: each frame's control step since the episode began; required when
-        ``head.step_input`` is on, ignored otherwise.
+        ``head.step_input`` is on, ignored otherwise. ``odometry`` ``(B, W, 2)``: each frame's
+        displacement (m) since the episode began; required when ``head.odometry_input`` is on.
         """
         if frame_mask is not None:
             features = features * frame_mask[..., None, None].to(features.dtype)
@@ -163,6 +167,10 @@ class MobileVLA(nn.Module):
             if steps is None:
                 raise MobileVLAError("model.head.step_input is on: the head needs each frame's step index")
             fused = torch.cat([fused, (steps.to(fused.dtype) / STEP_SCALE).unsqueeze(-1)], -1)
+        if self.config.head.odometry_input:
+            if odometry is None:
+                raise MobileVLAError("model.head.odometry_input is on: the head needs each frame's odometry")
+            fused = torch.cat([fused, odometry.to(fused.dtype) / ODOMETRY_SCALE], -1)
         direction_logits = self.direction_head(fused) if self.direction_head is not None else None
         raw = self.action_head(fused)
         return VLAOutput(self.action_head.actions(raw), context, fused, raw, direction_logits)
@@ -180,8 +188,9 @@ class MobileVLA(nn.Module):
 
     def forward(self, pixel_values: torch.Tensor, tokens: Tokens, frame_mask: torch.Tensor | None = None,
                 instructions: list[str] | None = None, latents: torch.Tensor | None = None,
-                steps: torch.Tensor | None = None) -> VLAOutput:
-        """``pixel_values`` ``(B, W, 3, S, S)``, ``tokens`` ``(B, L)`` each, ``steps`` ``(B, W)`` → :class:`VLAOutput`.
+                steps: torch.Tensor | None = None, odometry: torch.Tensor | None = None) -> VLAOutput:
+        """``pixel_values`` ``(B, W, 3, S, S)``, ``tokens`` ``(B, L)`` each, ``steps`` ``(B, W)``,
+        ``odometry`` ``(B, W, 2)`` → :class:`VLAOutput`.
 
         ``latents`` ``(B*W, Q, H)``: the frames' image latents when already computed (e.g. to
         predict the same frames under two instructions with one vision pass).
@@ -191,7 +200,7 @@ class MobileVLA(nn.Module):
             latents = self.backbone.image_latents(pixel_values.flatten(0, 1))
         feats = self._frame_features(_repeat_rows(tokens, W), latents)
         return self.head(feats.view(B, W, *feats.shape[1:]), self.encode_instruction(tokens, instructions),
-                         frame_mask, steps)
+                         frame_mask, steps, odometry)
 
     # ------------------------------------------------------------------ losses
     def compute_losses(self, batch: dict) -> tuple[dict[str, torch.Tensor], VLAOutput]:
@@ -207,8 +216,8 @@ class MobileVLA(nn.Module):
         image_summary = latents.mean(2).flatten(0, 1)  # (B*W, H)
         instructions = batch.get(keys.INSTRUCTION)
         instr = self.encode_instruction(tokens, instructions)
-        steps = batch.get(keys.STEP_INDEX)
-        out = self.head(feats[0], instr, frame_mask, steps)
+        state = batch.get(keys.STEP_INDEX), batch.get(keys.ODOMETRY)  # where the robot is: one per window
+        out = self.head(feats[0], instr, frame_mask, *state)
 
         losses: dict[str, torch.Tensor] = {}
         head_losses = self.action_head.loss(out.head_output, batch)
@@ -229,7 +238,7 @@ class MobileVLA(nn.Module):
         if paired:
             cf_instructions = [mirror_instruction(s) for s in instructions] if instructions is not None else None
             instr_cf = self.encode_instruction(batch_tokens(batch, CF_PREFIX), cf_instructions)
-            out_cf = self.head(feats[1], instr_cf, frame_mask, steps)
+            out_cf = self.head(feats[1], instr_cf, frame_mask, *state)
             if g.counterfactual:
                 losses["loss_counterfactual"] = masked_huber(
                     out_cf.actions, batch[keys.CF_ACTIONS], batch[keys.CF_ACTION_MASK], self.config.head.huber_delta

@@ -41,6 +41,9 @@ class PolicyController:
         if self.session is None:
             raise MobileVLAError("act() called before reset(instruction)")
         command = self.executor.act(self.session.step(obs_image_rgb, channel_order="rgb"))
+        executed = getattr(self.session, "executed", None)  # local sessions keep odometry; remote ones do not
+        if executed is not None:
+            executed(command)
         out = np.zeros(3, dtype=np.float32)
         out[: min(2, len(command))] = command[:2]
         return out

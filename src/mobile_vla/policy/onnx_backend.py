@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from mobile_vla.data.odometry import DEFAULT_FRAME_PERIOD
 from mobile_vla.errors import MobileVLAError
 from mobile_vla.policy.session import StreamingSession, check_batch
 from mobile_vla.processing.processor import Processor
@@ -86,6 +87,11 @@ class OnnxPolicy:
         return int(self.manifest["chunk_size"])
 
     @property
+    def odometry_dt(self) -> float:
+        # Sessions keep odometry whatever the head; no exported head reads it (export refuses odometry_input).
+        return DEFAULT_FRAME_PERIOD
+
+    @property
     def metadata(self) -> dict[str, Any]:
         return {**self.manifest["metadata"], "backend": f"onnx-{self.variant}"}
 
@@ -127,7 +133,7 @@ class OnnxPolicy:
                 inputs["instruction"] = np.concatenate([sessions[b]._instr for b in group])
             actions = self.run("head", **inputs)  # (G, N, D) normalised
             for b, chunk in zip(group, actions):
-                chunks[b] = np.asarray(self.processor.unnormalize_actions(chunk), np.float32)
+                chunks[b] = sessions[b]._commanded(np.asarray(self.processor.unnormalize_actions(chunk), np.float32))
         if timing is not None:
             timing["preprocess_ms"] = (modelled - started) * 1e3
             timing["model_ms"] = (time.perf_counter() - modelled) * 1e3

@@ -94,9 +94,10 @@ def export_onnx(checkpoint: str | os.PathLike, out: str | os.PathLike, quantize:
 
 def _export_into(policy: Policy, out: Path, quantize: str | None) -> dict[str, Any]:
     model, processor = policy.model, policy.processor
-    if model.config.head.step_input:
-        raise MobileVLAError("ONNX export does not support model.head.step_input yet (the head graph has no "
-                             "step input); serve this checkpoint with the torch backend")
+    for key in ("step_input", "odometry_input"):
+        if getattr(model.config.head, key):
+            raise MobileVLAError(f"ONNX export does not support model.head.{key} yet (the head graph has no "
+                                 "such input); serve this checkpoint with the torch backend")
     S = processor.config.image_size
     tokens = processor.tokenize(["Go around the box on the left and reach the cup"] * 2)
     token_args = tuple(tokens[k] for k in TOKEN_KEYS)

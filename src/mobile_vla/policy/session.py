@@ -28,6 +28,11 @@ class StreamingSession:
         self.policy = policy
         self._features: deque = deque(maxlen=policy.window_size)
         self._steps = 0  # frames since the last reset: the newest frame's control step is _steps - 1
+        # Dead reckoning from the commands this session predicted (see data.odometry): the
+        # displacement at the newest command, and each window frame's displacement when it was taken.
+        self._odometry = np.zeros(2)
+        self._command = np.zeros(2)  # the command the robot is taken to execute until the next frame
+        self._frame_odometry: deque = deque(maxlen=policy.window_size)
         self._set_instruction(instruction)
 
     def _set_instruction(self, instruction: str) -> None:
@@ -38,6 +43,9 @@ class StreamingSession:
         """Clear the frame history; optionally switch the instruction."""
         self._features.clear()
         self._steps = 0
+        self._odometry = np.zeros(2)
+        self._command = np.zeros(2)
+        self._frame_odometry.clear()
         if instruction is not None:
             self._set_instruction(instruction)
 
@@ -50,16 +58,35 @@ class StreamingSession:
         if not isinstance(frame, np.ndarray):
             raise MobileVLAError(f"frame must be a numpy array, got {type(frame).__name__}")
         self._push(self._encode_frame(frame, channel_order))
-        return self._chunk()
+        return self._commanded(self._chunk())
 
     def _push(self, feature: Any) -> None:
         """Add the newest frame's features to the window (every backend's step and step_batch)."""
         self._features.append(feature)
+        self._frame_odometry.append(self._odometry.copy())
         self._steps += 1
+
+    def _commanded(self, chunk: np.ndarray) -> np.ndarray:
+        """Note the chunk ``(N, 2)`` m/s just returned: its first action drives the robot until the
+        next frame (every backend's step and step_batch call this once per frame)."""
+        self._command = np.asarray(chunk[0, :2], np.float64)
+        self._odometry = self._odometry + self._command * self.policy.odometry_dt
+        return chunk
+
+    def executed(self, command: np.ndarray) -> None:
+        """The robot executed ``command`` ``(>=2,)`` m/s since the newest frame, not the chunk's
+        first action (e.g. a temporal ensemble of chunks): correct the odometry by the difference."""
+        done = np.asarray(command, np.float64)[:2]
+        self._odometry = self._odometry + (done - self._command) * self.policy.odometry_dt
+        self._command = done
 
     def window_steps(self) -> np.ndarray:
         """The control step of each frame in the window ``(T,)`` int64, oldest first."""
         return np.arange(self._steps - len(self._features), self._steps, dtype=np.int64)
+
+    def window_odometry(self) -> np.ndarray:
+        """Each window frame's displacement (m) since the episode began ``(T, 2)`` float32, oldest first."""
+        return np.array(list(self._frame_odometry), np.float32).reshape(-1, 2)
 
     def _encode_instruction(self, instruction: str) -> tuple[Any, Any]:
         raise NotImplementedError

@@ -45,6 +45,11 @@ class Policy:
         return self.model.config.head.window_size
 
     @property
+    def odometry_dt(self) -> float:
+        """Seconds each predicted command drives the robot (a session's dead reckoning)."""
+        return self.model.config.head.odometry_dt
+
+    @property
     def chunk_size(self) -> int:
         return self.model.config.head.fwd_pred_next_n
 
@@ -94,10 +99,7 @@ class Session(StreamingSession):
         p = self.policy
         with torch.inference_mode():
             window = torch.stack(list(self._features)).unsqueeze(0)  # (1, T, K', H), T <= W
-            steps = None
-            if p.model.config.head.step_input:  # built only when the head reads it: this is the serving hot path
-                steps = torch.from_numpy(self.window_steps()).to(window.device).unsqueeze(0)  # (1, T)
-            out = p.model.head(window, self._instr, steps=steps)
+            out = p.model.head(window, self._instr, **_window_state(p, [self], window.device))
             chunk = p.processor.unnormalize_actions(out.actions[0, -1].float())
         return chunk.cpu().numpy().astype(np.float32)
 
@@ -127,18 +129,33 @@ def step_batch(policy: Policy, sessions: list[Session], frames: list[np.ndarray]
         window = features.new_zeros(len(sessions), max(lengths), *features.shape[1:])  # (B, T, K', H)
         for b, session in enumerate(sessions):
             window[b, : lengths[b]] = torch.stack(list(session._features))
-        steps = None
-        if policy.model.config.head.step_input:  # (B, T), right-padded; padding never reaches a chunk
-            steps = torch.zeros(len(sessions), max(lengths), dtype=torch.long)
-            for b, session in enumerate(sessions):
-                steps[b, : lengths[b]] = torch.from_numpy(session.window_steps())
-            steps = steps.to(window.device)
         instr = None if sessions[0]._instr is None else torch.cat([s._instr for s in sessions])  # (B, E)
-        out = policy.model.head(window, instr, steps=steps)
+        out = policy.model.head(window, instr, **_window_state(policy, sessions, window.device))
         last = torch.as_tensor(lengths, device=window.device) - 1
         actions = out.actions[torch.arange(len(sessions), device=window.device), last]  # (B, N, D)
         chunks = policy.processor.unnormalize_actions(actions.float()).cpu().numpy().astype(np.float32)
     if timing is not None:
         timing["preprocess_ms"] = (modelled - started) * 1e3
         timing["model_ms"] = (time.perf_counter() - modelled) * 1e3
-    return list(chunks)
+    return [session._commanded(chunk) for session, chunk in zip(sessions, chunks)]
+
+
+def _window_state(policy: Policy, sessions: list[Session], device: torch.device) -> dict[str, torch.Tensor]:
+    """The head's per-frame state inputs the model reads (``steps`` ``(B, T)``, ``odometry``
+    ``(B, T, 2)``), right-padded to the longest window; padding never reaches a chunk. Built only
+    for the inputs the head reads: this is the serving hot path."""
+    head = policy.model.config.head
+    wanted = [(name, read) for name, on, read in (
+        ("steps", head.step_input, lambda s: torch.from_numpy(s.window_steps())),
+        ("odometry", head.odometry_input, lambda s: torch.from_numpy(s.window_odometry()))) if on]
+    if not wanted:
+        return {}
+    length = max(len(s._features) for s in sessions)
+    state = {}
+    for name, read in wanted:
+        rows = [read(s) for s in sessions]
+        padded = rows[0].new_zeros((len(rows), length, *rows[0].shape[1:]))
+        for b, row in enumerate(rows):
+            padded[b, : len(row)] = row
+        state[name] = padded.to(device)
+    return state

@@ -5,6 +5,7 @@ Shapes per item (``W`` window, ``N`` chunk, ``D`` action dims, ``L`` tokens, ``S
     PIXEL_VALUES      float32 (W, 3, S, S)
     FRAME_MASK        bool    (W,)
     STEP_INDEX        long    (W,)  each frame's control step since the episode began
+    ODOMETRY          float32 (W, 2)  the robot's displacement (m) since the episode began, start frame
     TOKEN_KEYS        long    (L,) each; CF_PREFIX + key for the mirrored instruction
     ACTIONS           float32 (W, N, D) normalised;  ACTION_MASK bool (W, N)
     CF_ACTIONS        float32 (W, N, D) normalised;  CF_ACTION_MASK bool (W, N)
@@ -19,6 +20,7 @@ from __future__ import annotations
 PIXEL_VALUES = "pixel_values"
 FRAME_MASK = "frame_mask"
 STEP_INDEX = "step_index"
+ODOMETRY = "odometry"
 TOKEN_KEYS = ("input_ids", "attention_mask", "image_embeds_position_mask", "action_token_mask")
 CF_PREFIX = "cf_"  # the same tokens/targets under the mirrored instruction
 ACTIONS = "actions"
