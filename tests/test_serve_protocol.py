@@ -130,3 +130,25 @@ def test_size_cap_is_checked_before_decoding():
     assert isinstance(parse_message(data, max_bytes=len(data)), protocol.Step)
     with pytest.raises(ProtocolError, match=f"{len(data)} bytes, over the server's cap of 1000"):
         parse_message(data, max_bytes=1000)
+
+
+def test_a_refusal_lost_in_a_closing_handshake_is_read_on_a_second_try(monkeypatch):
+    """Under TLS the server's HTTP 401 can race its close; the client tries once more and reports it."""
+    from websockets.datastructures import Headers
+    from websockets.exceptions import ConnectionClosedError, InvalidStatus
+    from websockets.http11 import Response
+
+    from mobile_vla.serve import client
+
+    attempts = []
+
+    def refuse(url, **kwargs):
+        attempts.append(url)
+        if len(attempts) == 1:
+            raise ConnectionClosedError(None, None)
+        raise InvalidStatus(Response(401, "Unauthorized", Headers(), b"error: wrong token\n"))
+
+    monkeypatch.setattr(client, "connect", refuse)
+    with pytest.raises(client.RemoteError, match=r"HTTP 401\): error: wrong token"):
+        client._Channel("ws://127.0.0.1:1", token="guess", token_in="header", timeout_s=1.0)
+    assert len(attempts) == 2

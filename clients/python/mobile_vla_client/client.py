@@ -52,9 +52,17 @@ class PolicyClient:
         self.last_timing: dict[str, float] = {}
         headers = {"Authorization": f"{AUTH_SCHEME} {token}"} if token else None
         options = {_SSL_ARG: ssl_context(url, ca_file)}
+        def open_connection():
+            return connect(url, compression=None, max_size=None, additional_headers=headers,
+                           open_timeout=timeout_s, **options)
+
         try:
-            self._ws = connect(url, compression=None, max_size=None, additional_headers=headers,
-                               open_timeout=timeout_s, **options)
+            try:
+                self._ws = open_connection()
+            except ConnectionClosed:
+                # Closed mid-handshake: under TLS a server's refusal (e.g. HTTP 401) can race its
+                # close and be lost. A second try reads the refusal (or connects).
+                self._ws = open_connection()
         except InvalidHandshake as exc:
             raise RemoteError(f"{url} refused the connection: {exc}") from None
         except (OSError, TimeoutError, WebSocketException) as exc:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from websockets.exceptions import InvalidHandshake, InvalidStatus, WebSocketException
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
 from mobile_vla.errors import MobileVLAError
@@ -62,10 +62,12 @@ class _Channel:
         self.broken = False
         headers = {"Authorization": f"{AUTH_SCHEME} {token}"} if token and token_in == "header" else None
         try:
-            self._ws: ClientConnection = connect(
-                url, compression=None, max_size=None, additional_headers=headers, open_timeout=timeout_s,
-                ssl=client_ssl_context(url, ca_file),
-            )
+            try:
+                self._ws: ClientConnection = self._open(url, headers, ca_file)
+            except ConnectionClosed:
+                # The socket closed mid-handshake: under TLS a server's refusal (e.g. HTTP 401) can
+                # race its close and be lost. A second try reads the refusal (or connects).
+                self._ws = self._open(url, headers, ca_file)
         except InvalidStatus as exc:
             body = exc.response.body.decode("utf-8", "replace").strip() if exc.response.body else ""
             raise RemoteError(
@@ -93,6 +95,10 @@ class _Channel:
         if reply.get("type") == "error":
             raise RemoteError(f"{self.url}: server error: {reply.get('message')}")
         return reply
+
+    def _open(self, url: str, headers: dict[str, str] | None, ca_file: str | None) -> ClientConnection:
+        return connect(url, compression=None, max_size=None, additional_headers=headers, open_timeout=self.timeout_s,
+                       ssl=client_ssl_context(url, ca_file))
 
     def _receive(self) -> dict[str, Any]:
         try:
