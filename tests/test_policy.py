@@ -132,6 +132,21 @@ def _interleave(order: list[str], n_a: int, n_b: int) -> list[str]:
     return out + ["a"] * left["a"] + ["b"] * left["b"]
 
 
+def _batched_sessions_keep_their_state(policy, early, late, travel, frame, alone, missing: str) -> None:
+    """``early`` fresh and ``late`` after ``travel``, stepped on ``frame`` in one batch, give what
+    each gave alone (``alone``); the head refuses to run without the state input (``missing``)."""
+    from mobile_vla.errors import MobileVLAError
+
+    early.reset(), late.reset()
+    for f in travel:
+        late.step(f)
+    together = policy.step_batch([early, late], [frame, frame], ["rgb", "rgb"])
+    for got, expected in zip(together, alone, strict=True):
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+    with pytest.raises(MobileVLAError, match=missing), torch.inference_mode():
+        policy.model.head(torch.zeros(1, 1, policy.model.num_slots, policy.model.backbone.hidden_size), early._instr)
+
+
 def test_step_input_reaches_the_action(tmp_path):
     """``head.step_input``: the same frame at another step of the episode gives another chunk;
     sessions at different steps batched together each get their own."""
@@ -150,14 +165,7 @@ def test_step_input_reaches_the_action(tmp_path):
     assert late.window_steps().tolist() == [9]
     a, b = early.step(frame), late.step(frame)
     assert np.abs(a - b).max() > 1e-4
-    early.reset(), late.reset()
-    for f in frames(10, seed=5):
-        late.step(f)
-    together = policy.step_batch([early, late], [frame, frame], ["rgb", "rgb"])
-    np.testing.assert_allclose(together[0], a, atol=1e-5)
-    np.testing.assert_allclose(together[1], b, atol=1e-5)
-    with pytest.raises(MobileVLAError, match="step index"), torch.inference_mode():
-        policy.model.head(torch.zeros(1, 1, policy.model.num_slots, policy.model.backbone.hidden_size), early._instr)
+    _batched_sessions_keep_their_state(policy, early, late, frames(10, seed=5), frame, (a, b), "step index")
 
 
 def test_odometry_input_reaches_the_action(tmp_path):
@@ -181,14 +189,7 @@ def test_odometry_input_reaches_the_action(tmp_path):
     assert np.abs(a - b).max() > 1e-4
     late.reset()
     np.testing.assert_allclose(late.step(frame), a, atol=1e-6)  # odometry starts over
-    early.reset(), late.reset()
-    for f in travel:
-        late.step(f)
-    together = policy.step_batch([early, late], [frame, frame], ["rgb", "rgb"])
-    np.testing.assert_allclose(together[0], a, atol=1e-5)
-    np.testing.assert_allclose(together[1], b, atol=1e-5)
-    with pytest.raises(MobileVLAError, match="odometry"), torch.inference_mode():
-        policy.model.head(torch.zeros(1, 1, policy.model.num_slots, policy.model.backbone.hidden_size), early._instr)
+    _batched_sessions_keep_their_state(policy, early, late, travel, frame, (a, b), "odometry")
 
 
 def test_controller_tells_the_session_what_it_executed(tmp_path):
