@@ -56,23 +56,13 @@ from __future__ import annotations
 import numpy as np
 
 from mobile_vla.data.augment import MIRROR_SIGNS
+from mobile_vla.vocab.scene import PHASES, cluster_phase  # noqa: F401  (re-exported: phase names of the figures)
 
 #: What the user's report measured on the policy whose instruction never reached the action.
 REPORT_BASELINE = {"context_cosine": 0.74, "action_difference": 0.001}
 LATERAL = 1  # index of linear_y in the (linear_x, linear_y) action vector
 SIDE_DIFFERENCE = 0.25  # m/s: a lateral difference of the demonstrations this large is a side choice
 _LATERAL_EPS = 0.05  # m/s: demonstrations closer than this laterally count as "not different"
-PHASES = ("approach", "beside", "after")
-# The robot's half length along x: "beside" starts when its front reaches the near face and ends
-# when its back clears the far face.
-ROBOT_HALF_LENGTH = 0.2  # m
-
-
-def cluster_phase(near_x: np.ndarray, far_x: np.ndarray) -> np.ndarray:
-    """Phase index into :data:`PHASES` per frame from the cluster's near and far faces' x in the robot frame (m)."""
-    near_x, far_x = np.asarray(near_x, np.float64), np.asarray(far_x, np.float64)
-    return np.where(near_x > ROBOT_HALF_LENGTH, 0, np.where(far_x < -ROBOT_HALF_LENGTH, 2, 1))
-
 #: The figures that compare with the mirrored instruction's demonstration, so need paired labels.
 NEEDS_PAIRED_LABELS = ("flip_divergence_ratio", "side_agreement", "side_agreement_any")
 

@@ -19,7 +19,6 @@ from tqdm import tqdm
 from mobile_vla.eval.grounding import (
     LATERAL,
     NEEDS_PAIRED_LABELS,
-    cluster_phase,
     grounding_metrics,
     instruction_metrics,
     lateral_velocity_by_side,
@@ -30,7 +29,7 @@ from mobile_vla.vocab import batch as keys
 from mobile_vla.vocab.actions import POLICY_ACTION_NAMES, action_class
 from mobile_vla.vocab.batch import CF_PREFIX, DIRECTION_IDS
 from mobile_vla.vocab.instructions import mirror_instruction
-from mobile_vla.vocab.scene import SCENE_LABELS, SCENE_SCALE
+from mobile_vla.vocab.scene import scene_phase
 
 _DIRECTION_THRESHOLD = 0.3  # m/s: a lateral label this large has a definite direction
 
@@ -97,10 +96,7 @@ def paired_outputs(model, processor, batch: dict, flipped: bool = False) -> dict
 
 def _phase(batch: dict) -> np.ndarray:
     """``(B, W)`` phase index per frame from the batch's scene geometry (-1 where it has none)."""
-    scene = batch[keys.SCENE].float().numpy() * SCENE_SCALE  # (B, W, len(SCENE_LABELS)) in metres
-    near = scene[..., SCENE_LABELS.index("obstacle_near_x")]
-    far = scene[..., SCENE_LABELS.index("obstacle_far_x")]
-    return np.where(batch[keys.SCENE_MASK].numpy(), cluster_phase(near, far), -1)
+    return scene_phase(batch[keys.SCENE].float().numpy(), batch[keys.SCENE_MASK].numpy())
 
 
 def collect_paired(model, processor, batches: Iterable[dict], progress: bool = False,

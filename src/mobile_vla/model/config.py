@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from mobile_vla.errors import ConfigError
+from mobile_vla.vocab.scene import PHASES
 
 PRESETS = ("tiny", "kosmos-2", "kosmos-2-random")
 KOSMOS2_HUB_ID = "microsoft/kosmos-2-patch14-224"
@@ -93,6 +94,12 @@ class GroundingConfig:
     direction_weight: float = 0.1
     counterfactual: bool = True  # prediction under the mirrored instruction matches its labels
     counterfactual_weight: float = 1.0
+    # Phases (approach, beside, after) whose frames the counterfactual labels train; None: all.
+    # Once the robot is beside or past the cluster the expert's label under the mirrored
+    # instruction is its own (it drives on to the cup), so those pairs teach the policy to ignore
+    # the instruction just where, with the cup out of view, the instruction is its only clue to
+    # the lane it is in (docs/results.md).
+    counterfactual_phases: list[str] | None = None
     contrastive: bool = False  # InfoNCE: fused features pulled to their own instruction
     contrastive_weight: float = 0.1
     contrastive_temperature: float = 0.1
@@ -131,6 +138,10 @@ class ModelConfig:
             raise ConfigError(f"model.head.odometry_dt: expected seconds > 0, got {h.odometry_dt}")
         if h.class_weights is not None and len(h.class_weights) != 9:
             raise ConfigError(f"model.head.class_weights: expected 9 values, got {len(h.class_weights)}")
+        unknown = set(g.counterfactual_phases or ()) - set(PHASES)
+        if unknown:
+            raise ConfigError(f"model.grounding.counterfactual_phases: expected a list of {PHASES}, "
+                              f"got {g.counterfactual_phases!r}")
         if g.scene_to_head and not (g.scene_aux and g.pool_image_latents):
             raise ConfigError("model.grounding.scene_to_head needs scene_aux: true and pool_image_latents: true")
         if b.preset == "tiny" and b.image_size % b.patch_size:

@@ -26,7 +26,7 @@ from mobile_vla.model.heads import ACTION_HEADS, masked_huber
 from mobile_vla.vocab import batch as keys
 from mobile_vla.vocab.batch import CF_PREFIX, DIRECTION_NONE, TOKEN_KEYS
 from mobile_vla.vocab.instructions import mirror_instruction
-from mobile_vla.vocab.scene import SCENE_LABELS
+from mobile_vla.vocab.scene import PHASES, SCENE_LABELS, scene_phase
 
 
 @dataclasses.dataclass
@@ -241,7 +241,7 @@ class MobileVLA(nn.Module):
             out_cf = self.head(feats[1], instr_cf, frame_mask, *state)
             if g.counterfactual:
                 losses["loss_counterfactual"] = masked_huber(
-                    out_cf.actions, batch[keys.CF_ACTIONS], batch[keys.CF_ACTION_MASK], self.config.head.huber_delta
+                    out_cf.actions, batch[keys.CF_ACTIONS], self._counterfactual_mask(batch), self.config.head.huber_delta
                 )
                 total = total + g.counterfactual_weight * losses["loss_counterfactual"]
             if g.contrastive:
@@ -254,6 +254,17 @@ class MobileVLA(nn.Module):
                 total = total + g.contrastive_weight * losses["loss_contrastive"]
         losses["loss"] = total
         return losses, out
+
+    def _counterfactual_mask(self, batch: dict) -> torch.Tensor:
+        """``(B, W, N)`` chunk steps the counterfactual labels train: those of frames in one of
+        ``grounding.counterfactual_phases`` (frames without scene geometry always count)."""
+        mask = batch[keys.CF_ACTION_MASK]
+        phases = self.config.grounding.counterfactual_phases
+        if phases is None or keys.SCENE not in batch:
+            return mask
+        phase = scene_phase(batch[keys.SCENE].detach().cpu().numpy(), batch[keys.SCENE_MASK].cpu().numpy())
+        keep = (phase < 0) | np.isin(phase, [PHASES.index(p) for p in phases])  # (B, W)
+        return mask & torch.from_numpy(keep).to(mask.device)[..., None]
 
     def _window_features(self, pix: torch.Tensor, token_sets: list[Tokens]) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B, W, 3, S, S)`` frames under P instructions ``(B, L)`` → per-frame features
