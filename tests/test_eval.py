@@ -200,3 +200,29 @@ def test_eval_sim_instruction_families(trained, capsys):
     assert _rate(mixed["confusion"])
     with pytest.raises(SystemExit):
         main([*base, "--instructions", "klingon"])
+
+
+def test_fork_demo_resumes_after_the_first_training(tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fork_demo", Path(__file__).parents[1] / "scripts" / "fork_demo.py")
+    fork_demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fork_demo)
+    base = ["num_scenes=2", "heldout_scenes=1", "workers=1", "train_steps=2", "eval_episodes=2", "heldout_episodes=0",
+            "family_episodes=2", "dagger_scenes=1", "train_overrides=[" + ",".join(TINY) + ",data.val_fraction=0.25]"]
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    _json(capsys, ["demo", "--out", str(src), "--seed", "4", "--json", *base, "dagger_rounds=1", "dagger_steps=2"])
+    # The first training's schedule (train_steps + rounds × steps) must stay: 2 + 1 × 2 = 2 + 2 × 1.
+    with pytest.raises(SystemExit, match="schedule"):
+        fork_demo.main([str(src), str(tmp_path / "bad"), *base, "dagger_rounds=2", "dagger_steps=2"])
+    with pytest.raises(SystemExit, match="num_scenes"):
+        fork_demo.main([str(src), str(tmp_path / "bad"), *base[1:], "num_scenes=3", "dagger_rounds=1", "dagger_steps=2"])
+    assert not (tmp_path / "bad").exists()
+    assert fork_demo.main([str(src), str(dst), *base, "dagger_rounds=2", "dagger_steps=1"]) == 0
+    assert "forked" in capsys.readouterr().out
+    weights = dst / "train_0" / "checkpoint" / "model.safetensors"
+    copied = weights.stat().st_mtime_ns
+    _json(capsys, ["demo", "--out", str(dst), "--seed", "4", "--json", *base, "dagger_rounds=2", "dagger_steps=1"])
+    assert weights.stat().st_mtime_ns == copied  # the first training was reused, not rerun
+    report = json.loads((dst / "report.json").read_text())
+    assert (dst / "data" / "dagger_2").is_dir() and report["train_steps"] == 4

@@ -123,3 +123,29 @@ def test_scene_to_head_needs_the_scene_head():
     cfg.grounding.scene_to_head = True
     with pytest.raises(ConfigError, match="scene_to_head"):
         cfg.validate()
+
+
+def test_counterfactual_phases_limit_the_counterfactual_labels_to_their_frames():
+    cfg = small_model_config(window=2, chunk=2, counterfactual_phases=["approach"])
+    processor = processor_for(cfg)
+    model = MobileVLA(cfg, processor.vocab_size)
+    batch = synthetic_batch(processor, cfg, [LEFT, RIGHT, LEFT])
+    scene = torch.zeros(3, 2, len(SCENE_LABELS))
+    near, far = SCENE_LABELS.index("obstacle_near_x"), SCENE_LABELS.index("obstacle_far_x")
+    # frame by frame: approaching (near face 1 m ahead), beside, past the far face
+    for b, (n, f) in enumerate([(1.0, 1.5), (0.0, 0.4), (-1.5, -1.0)]):
+        scene[b, :, near], scene[b, :, far] = n / SCENE_SCALE, f / SCENE_SCALE
+    batch["scene"], batch["scene_mask"] = scene, torch.ones(3, 2, dtype=torch.bool)
+    batch["scene_mask"][2, 1] = False  # a frame without geometry (a robot file) keeps its labels
+    mask = model._counterfactual_mask(batch)
+    assert mask[:, :, 0].tolist() == [[True, True], [False, False], [False, True]]
+    # only the approaching frames' counterfactual labels move the loss
+    base = model.compute_losses(batch)[0]["loss_counterfactual"]
+    batch["cf_actions"][1] += 5.0
+    batch["cf_actions"][2, 0] += 5.0
+    assert torch.allclose(model.compute_losses(batch)[0]["loss_counterfactual"], base)
+    batch["cf_actions"][0] += 5.0
+    assert model.compute_losses(batch)[0]["loss_counterfactual"] > base
+    cfg.grounding.counterfactual_phases = ["past"]
+    with pytest.raises(ConfigError, match="counterfactual_phases"):
+        cfg.validate()
