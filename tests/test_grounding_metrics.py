@@ -63,7 +63,7 @@ def test_side_agreement_counts_side_choices_not_lane_keeping_nudges():
 
 
 def test_side_agreement_by_phase_splits_frames_by_their_place_relative_to_the_cluster():
-    from mobile_vla.eval.grounding import cluster_phase
+    from mobile_vla.vocab.scene import cluster_phase
 
     # near/far faces of the cluster along the robot's x: ahead, level with the robot, behind it
     assert cluster_phase(np.array([1.5, 0.1, -0.9]), np.array([2.0, 0.5, -0.3])).tolist() == [0, 1, 2]

@@ -3,7 +3,7 @@
 A reactive (window 1) policy loses sight of the boxes beside the cluster and of the cup when it
 leaves the view; failures that end *beside* or *after* the cluster are where a window of history
 can help, failures on the *approach* are not. Phases are those of the grounding metrics
-(:data:`mobile_vla.eval.grounding.PHASES`), from the last pose of the episode's record.
+(:data:`mobile_vla.vocab.scene.PHASES`), from the last pose of the episode's record.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from mobile_vla.data.scene_labels import scene_labels
-from mobile_vla.eval.grounding import PHASES, cluster_phase
+from mobile_vla.vocab.scene import PHASES, cluster_phase
 
 OUTCOMES = ("collision", "timeout", "wrong_target")
 UNKNOWN = "unknown"  # no cluster geometry in the record

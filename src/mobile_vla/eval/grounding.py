@@ -56,7 +56,7 @@ from __future__ import annotations
 import numpy as np
 
 from mobile_vla.data.augment import MIRROR_SIGNS
-from mobile_vla.vocab.scene import PHASES, cluster_phase  # noqa: F401  (re-exported: phase names of the figures)
+from mobile_vla.vocab.scene import PHASES
 
 #: What the user's report measured on the policy whose instruction never reached the action.
 REPORT_BASELINE = {"context_cosine": 0.74, "action_difference": 0.001}

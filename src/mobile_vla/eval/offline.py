@@ -41,7 +41,7 @@ def paired_outputs(model, processor, batch: dict, flipped: bool = False) -> dict
     Returns arrays over the ``M`` valid frames: ``pred``, ``pred_mirror``, ``target``,
     ``target_mirror`` ``(M, N, D)`` in m/s; ``mask``, ``mask_mirror`` ``(M, N)``;
     ``context``, ``context_mirror`` ``(M, K, H)``; ``phase`` ``(M,)`` the robot's phase relative to
-    the obstacle cluster (:data:`mobile_vla.eval.grounding.PHASES` index, -1 without scene geometry);
+    the obstacle cluster (:data:`mobile_vla.vocab.scene.PHASES` index, -1 without scene geometry);
     ``side`` ``(M,)`` the instruction's side (``left``/``right``/``none``); ``source`` ``(M,)`` the
     data source's name when the batch carries one; with ``flipped``, ``pred_flipped_mirror``
     ``(M, N, D)``: on the horizontally flipped frames under the mirrored instruction.

@@ -78,11 +78,11 @@ def route_view_summary(routes) -> dict:
     ``lost_cup`` (share of episodes with the cup out of view at some step, farther than
     :data:`ARRIVING`), ``steps_out``
     (mean steps out of view per episode) and ``out_by_phase`` (share of the out-of-view steps
-    spent approaching, beside or after the cluster, :data:`mobile_vla.eval.grounding.PHASES`);
+    spent approaching, beside or after the cluster, :data:`mobile_vla.vocab.scene.PHASES`);
     ``drifted_away``: of the episodes that lost the cup, the share that end farther from it
     sideways than where they lost it (the robot moved away from what it could no longer see).
     """
-    from mobile_vla.eval.grounding import PHASES, cluster_phase
+    from mobile_vla.vocab.scene import PHASES, cluster_phase
 
     groups: dict[str, list[tuple[np.ndarray, np.ndarray, bool]]] = {}
     for scene, poses, outcome in routes:
