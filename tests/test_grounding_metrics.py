@@ -62,11 +62,27 @@ def test_side_agreement_counts_side_choices_not_lane_keeping_nudges():
     assert out["side_agreement_any"] == pytest.approx(0.75)  # 3 of 4 chunk steps agree
 
 
+def test_scene_phase_reads_numpy_and_torch_alike_and_marks_unlabelled_frames():
+    import torch
+
+    from mobile_vla.vocab.scene import SCENE_LABELS, SCENE_SCALE, scene_phase
+
+    scene = np.zeros((2, 3, len(SCENE_LABELS)), np.float32)
+    scene[..., SCENE_LABELS.index("obstacle_near_x")] = np.array([1.5, 0.1, -0.9]) / SCENE_SCALE
+    scene[..., SCENE_LABELS.index("obstacle_far_x")] = np.array([2.0, 0.5, -0.3]) / SCENE_SCALE
+    labelled = np.array([[True, True, True], [True, False, True]])
+    expected = [[0, 1, 2], [0, -1, 2]]
+    assert scene_phase(scene, labelled).tolist() == expected
+    phase = scene_phase(torch.from_numpy(scene), torch.from_numpy(labelled))
+    assert isinstance(phase, torch.Tensor) and phase.tolist() == expected
+
+
 def test_side_agreement_by_phase_splits_frames_by_their_place_relative_to_the_cluster():
     from mobile_vla.vocab.scene import cluster_phase
 
     # near/far faces of the cluster along the robot's x: ahead, level with the robot, behind it
     assert cluster_phase(np.array([1.5, 0.1, -0.9]), np.array([2.0, 0.5, -0.3])).tolist() == [0, 1, 2]
+    assert cluster_phase(1.5, 2.0) == 0 and cluster_phase(-0.9, -0.3) == 2  # one frame's floats
     demo, demo_mirror, mask = _demos(m=3, n=2)
     demo[0], demo_mirror[0] = [0.0, 0.8], [0.0, -0.8]  # approach: the sideways move differs
     demo[1], demo_mirror[1] = [0.8, 0.0], [-0.8, 0.0]  # beside: keep going against backing out

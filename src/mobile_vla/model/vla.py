@@ -262,9 +262,9 @@ class MobileVLA(nn.Module):
         phases = self.config.grounding.counterfactual_phases
         if phases is None or keys.SCENE not in batch:
             return mask
-        phase = scene_phase(batch[keys.SCENE].detach().cpu().numpy(), batch[keys.SCENE_MASK].cpu().numpy())
-        keep = (phase < 0) | np.isin(phase, [PHASES.index(p) for p in phases])  # (B, W)
-        return mask & torch.from_numpy(keep).to(mask.device)[..., None]
+        phase = scene_phase(batch[keys.SCENE].detach(), batch[keys.SCENE_MASK])  # (B, W), on the batch's device
+        keep = (phase < 0) | torch.isin(phase, torch.tensor([PHASES.index(p) for p in phases], device=phase.device))
+        return mask & keep[..., None]
 
     def _window_features(self, pix: torch.Tensor, token_sets: list[Tokens]) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B, W, 3, S, S)`` frames under P instructions ``(B, L)`` → per-frame features
