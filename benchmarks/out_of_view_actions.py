@@ -59,8 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     W = policy.window_size
     dataset = MobileVLAH5Dataset(paths, policy.processor, window_size=W, fwd_pred_next_n=policy.chunk_size)
     hidden = [out_of_view(path) for path in paths]
-    frames = np.array([start + W - 1 for _, start in dataset._windows])
-    oov = np.array([hidden[ep][f] for (ep, _), f in zip(dataset._windows, frames)])
+    oov = np.array([hidden[ep][frame] for ep, frame in dataset.window_frames()])
     parts: dict[str, list[np.ndarray]] = {}
     with torch.no_grad():
         for batch in DataLoader(dataset, batch_size=32, collate_fn=dataset.collater):

@@ -78,6 +78,9 @@ def test_windows_and_chunks_line_up_with_actions(real_dir, processor):
             # (the file's total_duration / num_frames)
             np.testing.assert_allclose(item["odometry"][w].numpy(), recorded[:t, :2].sum(0) * 0.4, atol=1e-5)
         assert (item["actions"][~item["action_mask"]] == 0).all()
+        # window_frames names the episode and the newest frame of every window
+        assert ds.window_frames()[left[k]] == (0, start + W - 1)
+    assert [frame for ep, frame in ds.window_frames() if ep == 1] == list(range(W - 1, 18))
 
 
 def test_colours_arrive_as_rgb(real_dir, processor):

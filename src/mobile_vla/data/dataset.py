@@ -240,6 +240,11 @@ class MobileVLAH5Dataset(Dataset):
     def episode_paths(self) -> list[Path]:
         return [r.path for r in self.records]
 
+    def window_frames(self) -> list[tuple[int, int]]:
+        """``(episode index, newest frame)`` of every window ``(len(self),)``: the frame whose
+        chunk the window's last position predicts, e.g. to join per-frame episode facts."""
+        return [(i, start + self.window_size - 1) for i, start in self._windows]
+
     def window_sources(self) -> list[str]:
         """The data source name of every window ``(len(self),)``, e.g. for a weighted sampler."""
         return [self.records[i].source for i, _ in self._windows]
