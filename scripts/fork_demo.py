@@ -26,7 +26,7 @@ from mobile_vla.demo import demo_fingerprint, load_demo_config
 from mobile_vla.jsonio import write_json
 
 # Settings the collection and the first training do not read.
-AFTER_TRAIN_0 = ("dagger_rounds", "dagger_scenes", "dagger_beta", "dagger_steps", "dagger_strategy",
+AFTER_TRAIN_0 = ("dagger_rounds", "dagger_scenes", "dagger_beta", "dagger_steps", "dagger_strategy", "dagger_recent_weight",
                  "heldout_scenes")
 
 

@@ -22,3 +22,9 @@ def test_chunk_strategies_are_checked_before_any_stage_runs():
     for key in ("strategy", "dagger_strategy"):
         with pytest.raises(ConfigError, match=rf"demo\.{key}='average'.*first, chunk, ensemble"):
             load_demo_config([f"{key}=average"])
+
+
+def test_dagger_recent_weight_must_be_positive():
+    assert load_demo_config([]).dagger_recent_weight == 1.0  # pooled, as every recorded recipe trained
+    with pytest.raises(ConfigError, match=r"demo\.dagger_recent_weight=0\.0.*> 0"):
+        load_demo_config(["dagger_recent_weight=0"])

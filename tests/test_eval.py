@@ -218,11 +218,16 @@ def test_fork_demo_resumes_after_the_first_training(tmp_path, capsys):
     with pytest.raises(SystemExit, match="num_scenes"):
         fork_demo.main([str(src), str(tmp_path / "bad"), *base[1:], "num_scenes=3", "dagger_rounds=1", "dagger_steps=2"])
     assert not (tmp_path / "bad").exists()
-    assert fork_demo.main([str(src), str(dst), *base, "dagger_rounds=2", "dagger_steps=1"]) == 0
+    # DAgger's sampling weights do not touch the first training: a fork may change them
+    rounds = ["dagger_rounds=2", "dagger_steps=1", "dagger_recent_weight=3"]
+    assert fork_demo.main([str(src), str(dst), *base, *rounds]) == 0
     assert "forked" in capsys.readouterr().out
     weights = dst / "train_0" / "checkpoint" / "model.safetensors"
     copied = weights.stat().st_mtime_ns
-    _json(capsys, ["demo", "--out", str(dst), "--seed", "4", "--json", *base, "dagger_rounds=2", "dagger_steps=1"])
+    _json(capsys, ["demo", "--out", str(dst), "--seed", "4", "--json", *base, *rounds])
     assert weights.stat().st_mtime_ns == copied  # the first training was reused, not rerun
     report = json.loads((dst / "report.json").read_text())
     assert (dst / "data" / "dagger_2").is_dir() and report["train_steps"] == 4
+    # round 2 drew its own 2 new episodes 3 times as often as each of the 6 earlier ones
+    sources = json.loads((dst / "train_2" / "fingerprint.json").read_text())["data.episodes"]
+    assert [(s["name"], s["weight"]) for s in sources] == [("sim", 4.0), ("dagger_1", 2.0), ("dagger_2", 6.0)]

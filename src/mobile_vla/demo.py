@@ -22,6 +22,7 @@ other settings stop with an error naming them unless ``--force-restart``; see fi
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
@@ -60,6 +61,10 @@ class DemoConfig:
     dagger_beta: float = 0.3  # probability of executing the expert's action at a step
     dagger_steps: int = 200  # extra optimiser steps per round
     dagger_strategy: str = "first"  # chunk execution of the policy's steps in DAgger rollouts
+    # How much more often a round's own new episodes are drawn than each earlier one in that
+    # round's training (1: all episodes pooled). Aggregated data grows each round while the
+    # round's steps do not, so the states just relabelled would otherwise be seen about once.
+    dagger_recent_weight: float = 1.0
     heldout_scenes: int = 20  # fresh paired scenes for offline metrics, never trained on
     eval_episodes: int = 100
     heldout_episodes: int = 40  # closed loop with phrasings no training template contains
@@ -147,7 +152,14 @@ def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False
                   family_weights=cfg.family_weights)
         total_steps += cfg.dagger_steps
         train_cfg.trainer.max_steps = total_steps
-        checkpoint = timed(f"dagger_{r}_train", _train, train_cfg, out / f"train_{r}", checkpoint, progress)
+        round_cfg = train_cfg
+        if cfg.dagger_recent_weight != 1.0:
+            round_cfg = copy.deepcopy(train_cfg)
+            round_cfg.data.episodes = dagger_sources(
+                [task_dir(stage, task) for stage in ["sim", *(f"dagger_{i}" for i in range(1, r + 1))]
+                 for task in cfg.tasks],
+                recent=[task_dir(f"dagger_{r}", task) for task in cfg.tasks], recent_weight=cfg.dagger_recent_weight)
+        checkpoint = timed(f"dagger_{r}_train", _train, round_cfg, out / f"train_{r}", checkpoint, progress)
     final = out / "checkpoint"
     _publish(checkpoint, final)
 
@@ -288,6 +300,16 @@ def _collect(out: Path, episodes: int, seed: int, workers: int, noise_fraction: 
     return collect(cfg, workers=workers, controller_factory=factory, progress=progress)
 
 
+def dagger_sources(dirs: list[Path], recent: list[Path], recent_weight: float) -> list[dict[str, Any]]:
+    """Weighted ``data.episodes`` sources (:mod:`mobile_vla.data.sources`) for a DAgger round:
+    each folder's share is its number of episodes, times ``recent_weight`` for ``recent``."""
+    from mobile_vla.data.dataset import resolve_episodes
+
+    return [{"path": str(d), "name": d.name,
+             "weight": float(len(resolve_episodes(d))) * (recent_weight if d in recent else 1.0)}
+            for d in dirs]
+
+
 def _train(train_cfg, out: Path, resume: Path | None, progress: bool) -> Path:
     from mobile_vla.train.api import train
 
@@ -404,6 +426,8 @@ def load_demo_config(overrides: list[str], out: str | None = None, seed: int | N
         TASKS.get(task)  # an unknown name fails here, listing the registered ones
     from mobile_vla.policy.executor import STRATEGIES
 
+    if not cfg.dagger_recent_weight > 0:
+        raise ConfigError(f"demo.dagger_recent_weight={cfg.dagger_recent_weight!r}: expected a number > 0")
     for key in ("strategy", "dagger_strategy"):
         if getattr(cfg, key) not in STRATEGIES:  # fail before the first stage, not after training
             raise ConfigError(f"demo.{key}={getattr(cfg, key)!r}: expected one of {', '.join(STRATEGIES)}")
