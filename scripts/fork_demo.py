@@ -1,4 +1,4 @@
-"""Start a demo variant from another demo's collection and first training.
+"""Start a demo variant from another demo's collection and first training (or every round).
 
 Recipe searches change what happens *after* the first training (DAgger rounds, evaluation); the
 collection and the first 1200 optimiser steps, two thirds of a demo's time, would be recomputed
@@ -8,6 +8,10 @@ resumes after the first training::
 
     python scripts/fork_demo.py outputs/demo outputs/r4_s0 dagger_rounds=4 dagger_steps=200
     mobile-vla demo --seed 0 --out outputs/r4_s0 dagger_rounds=4 dagger_steps=200
+
+When the new settings change nothing any training round reads either (``select_episodes``,
+``heldout_scenes``), every round's data and checkpoint are copied too, and the demo resumes at
+the checkpoint selection and evaluation.
 
 It refuses when the new settings would change the first training: the collection settings, the
 first training's steps, or its learning-rate schedule (``train_steps + dagger_rounds ×
@@ -22,12 +26,25 @@ import shutil
 import sys
 from pathlib import Path
 
-from mobile_vla.demo import demo_fingerprint, load_demo_config
+from mobile_vla.demo import DemoConfig, demo_fingerprint, load_demo_config
 from mobile_vla.jsonio import write_json
 
+# Settings no training round reads: with only these changed, every round is copied.
+AFTER_ROUNDS = ("select_episodes", "heldout_scenes")
 # Settings the collection and the first training do not read.
-AFTER_TRAIN_0 = ("dagger_rounds", "dagger_scenes", "dagger_beta", "dagger_steps", "dagger_strategy", "dagger_recent_weight",
-                 "heldout_scenes")
+AFTER_TRAIN_0 = ("dagger_rounds", "dagger_scenes", "dagger_beta", "dagger_steps", "dagger_strategy",
+                 "dagger_recent_weight", *AFTER_ROUNDS)
+
+
+def _rebase(value, src: str, dst: str):
+    """Every string in a JSON value that is a path under ``src``, moved under ``dst``."""
+    if isinstance(value, dict):
+        return {k: _rebase(v, src, dst) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rebase(v, src, dst) for v in value]
+    if isinstance(value, str) and (value == src or value.startswith(src + "/")):
+        return dst + value[len(src):]
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,25 +57,26 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{args.dst} exists; fork into a new folder")
     old = json.loads((args.src / "fingerprint.json").read_text())
     cfg = load_demo_config(args.overrides, out=str(args.dst), seed=int(old["seed"]))
-    new = demo_fingerprint(cfg)
-    changed = sorted(k for k in set(old) | set(new)
-                     if old.get(k) != new.get(k) and k.split(".")[0] not in AFTER_TRAIN_0)
+    new, default = demo_fingerprint(cfg), demo_fingerprint(DemoConfig())
+    # a key the source's fingerprint lacks (a setting added since) held its default there
+    changed = sorted(k for k in set(old) | set(new) if old.get(k, default.get(k)) != new.get(k))
     schedule = lambda f: f["train_steps"] + f["dagger_rounds"] * f["dagger_steps"]  # noqa: E731
-    if changed or schedule(old) != schedule(new):
-        raise SystemExit(f"these settings change the collection or the first training: {changed or 'schedule'}")
+    before_train_0 = [k for k in changed if k.split(".")[0] not in AFTER_TRAIN_0]
+    if before_train_0 or schedule(old) != schedule(new):
+        raise SystemExit(f"these settings change the collection or the first training: {before_train_0 or 'schedule'}")
 
-    shutil.copytree(args.src / "data" / "sim", args.dst / "data" / "sim")
-    shutil.copytree(args.src / "train_0", args.dst / "train_0", ignore=shutil.ignore_patterns("tensorboard"))
-    # The first training read the source's data folder; point it at the copy.
-    episodes = str(args.dst / "data")
-    fp = args.dst / "train_0" / "fingerprint.json"
-    write_json(fp, {**json.loads(fp.read_text()), "data.episodes": episodes})
-    saved = args.dst / "train_0" / "checkpoint" / "config.json"
-    config = json.loads(saved.read_text())
-    config["data"]["episodes"] = episodes
-    write_json(saved, config)
+    every_round = all(k.split(".")[0] in AFTER_ROUNDS for k in changed)
+    stages = [("data/sim", "train_0")]
+    if every_round:
+        stages += [(f"data/dagger_{r}", f"train_{r}") for r in range(1, int(old["dagger_rounds"]) + 1)]
+    for data, train in stages:
+        shutil.copytree(args.src / data, args.dst / data)
+        shutil.copytree(args.src / train, args.dst / train, ignore=shutil.ignore_patterns("tensorboard"))
+    # The copies' fingerprints and saved configs name the source's folders; point them at the copies.
+    for saved in [*args.dst.glob("**/fingerprint.json"), *args.dst.glob("train_*/checkpoint/config.json")]:
+        write_json(saved, _rebase(json.loads(saved.read_text()), str(args.src), str(args.dst)))
     write_json(args.dst / "fingerprint.json", new)
-    print(f"forked {args.src} -> {args.dst}")
+    print(f"forked {args.src} -> {args.dst} ({'every round' if every_round else 'collection and first training'})")
     return 0
 
 

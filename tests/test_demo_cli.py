@@ -28,3 +28,9 @@ def test_dagger_recent_weight_must_be_positive():
     assert load_demo_config([]).dagger_recent_weight == 1.0  # pooled, as every recorded recipe trained
     with pytest.raises(ConfigError, match=r"demo\.dagger_recent_weight=0\.0.*> 0"):
         load_demo_config(["dagger_recent_weight=0"])
+
+
+def test_select_episodes_counts_validation_episodes():
+    assert load_demo_config([]).select_episodes == 0  # the last round's checkpoint, as recorded recipes published
+    with pytest.raises(ConfigError, match=r"demo\.select_episodes=-1"):
+        load_demo_config(["select_episodes=-1"])

@@ -231,3 +231,19 @@ def test_fork_demo_resumes_after_the_first_training(tmp_path, capsys):
     # round 2 drew its own 2 new episodes 3 times as often as each of the 6 earlier ones
     sources = json.loads((dst / "train_2" / "fingerprint.json").read_text())["data.episodes"]
     assert [(s["name"], s["weight"]) for s in sources] == [("sim", 4.0), ("dagger_1", 2.0), ("dagger_2", 6.0)]
+    # Choosing among the rounds' checkpoints changes no training: every round is copied and reused.
+    chosen = tmp_path / "chosen"
+    assert fork_demo.main([str(dst), str(chosen), *base, *rounds, "select_episodes=2"]) == 0
+    assert "every round" in capsys.readouterr().out
+    trained = {r: (chosen / f"train_{r}" / "checkpoint" / "model.safetensors").stat().st_mtime_ns for r in range(3)}
+    _json(capsys, ["demo", "--out", str(chosen), "--seed", "4", "--json", *base, *rounds, "select_episodes=2"])
+    assert {r: (chosen / f"train_{r}" / "checkpoint" / "model.safetensors").stat().st_mtime_ns
+            for r in range(3)} == trained
+    selection = json.loads((chosen / "report.json").read_text())["selection"]
+    assert [r["round"] for r in selection["rounds"]] == [0, 1, 2] and selection["episodes"] == 2
+    best = max(r["success"] for r in selection["rounds"])
+    assert selection["rounds"][selection["selected_round"]]["success"] == best
+    assert all(r["success"] < best for r in selection["rounds"][selection["selected_round"] + 1:])  # ties: the later
+    published = (chosen / "checkpoint" / "model.safetensors").read_bytes()
+    picked = chosen / f"train_{selection['selected_round']}" / "checkpoint" / "model.safetensors"
+    assert published == picked.read_bytes()

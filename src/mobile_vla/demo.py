@@ -65,6 +65,11 @@ class DemoConfig:
     # round's training (1: all episodes pooled). Aggregated data grows each round while the
     # round's steps do not, so the states just relabelled would otherwise be seen about once.
     dagger_recent_weight: float = 1.0
+    # DAgger returns the best of its policies on validation (Ross et al., 2011): with N > 0, every
+    # round's checkpoint (the first training's included) drives N closed-loop episodes per task on
+    # validation scenes of their own seed stream (never the evaluation's), and the one with the
+    # highest success is published (ties: the later). 0: the last round's, unchecked.
+    select_episodes: int = 0
     heldout_scenes: int = 20  # fresh paired scenes for offline metrics, never trained on
     eval_episodes: int = 100
     heldout_episodes: int = 40  # closed loop with phrasings no training template contains
@@ -141,6 +146,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False
         *cfg.train_overrides,
     ])
     checkpoint = timed("train", _train, train_cfg, out / "train_0", None, progress)
+    checkpoints = [checkpoint]
     total_steps = cfg.train_steps
     for r in range(1, cfg.dagger_rounds + 1):
         dagger_seed = cfg.seed + 7919 * r  # fresh scenes, never the evaluation stream
@@ -160,6 +166,10 @@ def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False
                  for task in cfg.tasks],
                 recent=[task_dir(f"dagger_{r}", task) for task in cfg.tasks], recent_weight=cfg.dagger_recent_weight)
         checkpoint = timed(f"dagger_{r}_train", _train, round_cfg, out / f"train_{r}", checkpoint, progress)
+        checkpoints.append(checkpoint)
+    selection = None
+    if cfg.select_episodes:
+        checkpoint, selection = timed("select", select_checkpoint, checkpoints, cfg, presets)
     final = out / "checkpoint"
     _publish(checkpoint, final)
 
@@ -238,6 +248,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False
         "no_side": per_task[main_task]["no_side"],
         "tasks": per_task,
         "offline": offline,
+        "selection": selection,
         "timings_s": timings,
         "figures": figures,
         "checkpoint": str(final),
@@ -308,6 +319,36 @@ def dagger_sources(dirs: list[Path], recent: list[Path], recent_weight: float) -
     return [{"path": str(d), "name": d.name,
              "weight": float(len(resolve_episodes(d))) * (recent_weight if d in recent else 1.0)}
             for d in dirs]
+
+
+# Validation scenes' seed offset: far from every other stream the demo derives from its seed
+# (evaluation +0..3, DAgger +7919·r, offline held-out +104729), so no seed's validation is
+# another seed's evaluation.
+SELECT_SEED_OFFSET = 15485863
+
+
+def select_checkpoint(checkpoints: list[Path], cfg: DemoConfig, presets: dict[str, str]
+                      ) -> tuple[Path, dict[str, Any]]:
+    """The checkpoint (one per training round, in order) with the highest closed-loop success on
+    validation scenes, and what was measured: ``{"episodes", "seed", "rounds": [{round,
+    success_left, success_right, success}], "selected_round"}``."""
+    from mobile_vla import Policy
+    from mobile_vla.eval.closed_loop import evaluate_closed_loop
+
+    seed = cfg.seed + SELECT_SEED_OFFSET
+    rounds = []
+    for r, checkpoint in enumerate(checkpoints):
+        policy = Policy.from_checkpoint(checkpoint)
+        runs = [evaluate_closed_loop(policy, cfg.select_episodes, seed, cfg.strategy, progress=False, task=task,
+                                     scenes=presets[task]) for task in cfg.tasks]
+        left, right = (sum(run[side]["success_rate"] for run in runs) / len(runs) for side in ("left", "right"))
+        rounds.append({"round": r, "success_left": left, "success_right": right,
+                       "success": sum(run["overall"]["success_rate"] for run in runs) / len(runs)})
+        log.info("demo: round %d on %d validation episodes: %.0f %% left, %.0f %% right", r,
+                 cfg.select_episodes, 100 * left, 100 * right)
+    best = max(range(len(rounds)), key=lambda r: (rounds[r]["success"], r))
+    return checkpoints[best], {"episodes": cfg.select_episodes, "seed": seed, "rounds": rounds,
+                               "selected_round": best}
 
 
 def _train(train_cfg, out: Path, resume: Path | None, progress: bool) -> Path:
@@ -426,6 +467,8 @@ def load_demo_config(overrides: list[str], out: str | None = None, seed: int | N
         TASKS.get(task)  # an unknown name fails here, listing the registered ones
     from mobile_vla.policy.executor import STRATEGIES
 
+    if cfg.select_episodes < 0:
+        raise ConfigError(f"demo.select_episodes={cfg.select_episodes!r}: expected a number of episodes >= 0")
     if not cfg.dagger_recent_weight > 0:
         raise ConfigError(f"demo.dagger_recent_weight={cfg.dagger_recent_weight!r}: expected a number > 0")
     for key in ("strategy", "dagger_strategy"):
