@@ -31,6 +31,7 @@ def test_dagger_recent_weight_must_be_positive():
 
 
 def test_select_episodes_counts_validation_episodes():
-    assert load_demo_config([]).select_episodes == 0  # the last round's checkpoint, as recorded recipes published
+    assert load_demo_config([]).select_episodes == 40
+    assert load_demo_config(["select_episodes=0"]).select_episodes == 0  # the last round's, unchecked
     with pytest.raises(ConfigError, match=r"demo\.select_episodes=-1"):
         load_demo_config(["select_episodes=-1"])

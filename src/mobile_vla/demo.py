@@ -69,7 +69,7 @@ class DemoConfig:
     # round's checkpoint (the first training's included) drives N closed-loop episodes per task on
     # validation scenes of their own seed stream (never the evaluation's), and the one with the
     # highest success is published (ties: the later). 0: the last round's, unchecked.
-    select_episodes: int = 0
+    select_episodes: int = 40  # 0 until the `...-select40-...` measurement (docs/results.md)
     heldout_scenes: int = 20  # fresh paired scenes for offline metrics, never trained on
     eval_episodes: int = 100
     heldout_episodes: int = 40  # closed loop with phrasings no training template contains
