@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from mobile_vla.errors import MobileVLAError
 from mobile_vla.vocab.instructions import (
     FAMILIES,
     NO_SIDE,
@@ -213,6 +214,51 @@ def test_instruction_noise_edits_words_but_keeps_side_and_target(target):
             assert side_of(noisy) == side_of(text) and target_of(noisy) == target_of(text), (text, noisy)
             assert (target in noisy) or (target == "cup" and "컵" in noisy) or "바구니" in noisy, noisy
     assert changed > 0.8 * 5 * sum(len(f.train) * 2 for f in TEMPLATES[target].values())
+
+
+# -- unseen tokens ------------------------------------------------------------------------------
+def _training_sentences(target: str = "cup") -> list[str]:
+    texts = [format_instruction(t, side, target) for t in family_templates(TRAINING, target) for side in SIDES]
+    return texts + [mirror_instruction(t) for t in texts]
+
+
+def test_unseen_tokens_are_dropped_and_cue_words_kept():
+    from mobile_vla.processing.processor import Processor, ProcessorConfig
+
+    keep, drop = (Processor(ProcessorConfig(unseen_tokens=mode)) for mode in ("keep", "drop"))
+    heldout = format_instruction("Steer {side} of the obstacle and approach the {target}", "left")
+    # no vocabulary yet (an untrained checkpoint): nothing is dropped
+    assert np.array_equal(drop.token_arrays(heldout)["input_ids"], keep.token_arrays(heldout)["input_ids"])
+    for p in (keep, drop):
+        p.fit_vocabulary(_training_sentences())
+
+    def text(p, sentence):
+        arrays = p.token_arrays(sentence)
+        return p.tokenizer.decode(arrays["input_ids"][0][arrays["attention_mask"][0] == 1])
+
+    assert "steer" in text(keep, heldout) and "approach" in text(keep, heldout)
+    kept = text(drop, heldout)
+    assert "steer" not in kept and "approach" not in kept and "left of the obstacle" in kept and "cup" in kept
+    for sentence in _training_sentences():  # training never loses a token
+        assert np.array_equal(drop.token_arrays(sentence)["input_ids"], keep.token_arrays(sentence)["input_ids"])
+    korean = format_instruction("상자 {side_ko}으로 우회해서 {target_ko}에 도착하세요", "right")
+    assert "오른쪽" in text(drop, korean) and "상자" not in text(drop, korean)
+
+
+def test_vocabulary_grows_travels_with_the_processor_and_bad_modes_are_named(tmp_path):
+    from mobile_vla.processing.processor import Processor, ProcessorConfig
+
+    p = Processor(ProcessorConfig(unseen_tokens="drop"))
+    p.fit_vocabulary(_training_sentences()[:2])
+    first = set(p.config.known_tokens)
+    p.fit_vocabulary(["Use the left lane"])  # a fine-tune adds words, forgets none
+    assert first < set(p.config.known_tokens)
+    p.save(tmp_path)
+    loaded = Processor.load(tmp_path)
+    assert loaded.config.known_tokens == p.config.known_tokens
+    assert np.array_equal(loaded.token_arrays("Steer left")["input_ids"], p.token_arrays("Steer left")["input_ids"])
+    with pytest.raises(MobileVLAError, match="processor.unseen_tokens.*'keep', 'drop'.*'ignore'"):
+        Processor(ProcessorConfig(unseen_tokens="ignore"))
 
 
 # -- episode files ------------------------------------------------------------------------------

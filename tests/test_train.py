@@ -121,10 +121,21 @@ def test_fit_writes_checkpoint_then_resume_continues(tmp_path, episodes):
     assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
     # the processor's statistics were fitted on the training split only, and travel with the checkpoint
     assert json.loads((first / "processor.json").read_text())["action_stats"] is not None
+    # ... and so is its vocabulary: every token of the training instructions and their mirrors
+    from mobile_vla.processing.processor import Processor
+    from mobile_vla.vocab.instructions import canonical_instruction
+
+    processor = Processor.load(first)
+    known = set(processor.config.known_tokens)
+    assert processor.config.unseen_tokens == "drop"
+    for side in ("left", "right"):
+        assert set(processor._text_ids(canonical_instruction(side))) <= known
+    assert not set(processor._text_ids("Steer approach lane")) <= known
 
     config = small_config(episodes, "trainer.max_steps=5")
     second = train(config, tmp_path / "resumed", resume=first, trainer_kwargs=quiet)
     assert json.loads((second / "trainer_state.json").read_text())["step"] == 5
+    assert known <= set(Processor.load(second).config.known_tokens)
 
 
 def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:

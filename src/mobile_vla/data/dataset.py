@@ -48,7 +48,7 @@ from mobile_vla.vocab import batch as keys
 from mobile_vla.vocab.actions import IGNORE_INDEX, action_class
 from mobile_vla.vocab.batch import DIRECTION_IDS, DIRECTION_NONE, TOKEN_KEYS
 from mobile_vla.vocab.instructions import mirror_instruction, other_side
-from mobile_vla.vocab.noise import perturb_instruction
+from mobile_vla.vocab.noise import FILLER_WORDS, perturb_instruction
 from mobile_vla.vocab.scene import SCENE_LABELS, SCENE_SCALE
 
 log = logging.getLogger(__name__)
@@ -201,6 +201,18 @@ class MobileVLAH5Dataset(Dataset):
         self._log_setup()
 
     # ------------------------------------------------------------------ setup
+    def instruction_texts(self) -> list[str]:
+        """Every text an item can give the model: each instruction, its mirror (the counterfactual
+        branch reads it) and, with instruction noise, the filler words; for ``fit_vocabulary``."""
+        texts = {t for r in self.records for t in (r.instruction, mirror_instruction(r.instruction))}
+        if self.instruction_noise > 0:
+            texts |= {w for words in FILLER_WORDS.values() for w in words}
+        return sorted(texts)
+
+    def retokenize(self) -> None:
+        """Tokenize the instructions again, after the processor's vocabulary changed."""
+        self._tokens = self._tokenize_all()
+
     def _tokenize_all(self) -> dict[str, dict[str, torch.Tensor]]:
         """Tokenize each distinct instruction (and its mirror) once: text → ``{key: (L,)}``."""
         texts = sorted({t for r in self.records for t in (r.instruction, mirror_instruction(r.instruction))})

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +75,14 @@ class ProcessorConfig:
     action_norm: str = "min_max"  # min_max: [min, max] -> [-1/margin, 1/margin]; mean_std
     action_margin: float = 1.1  # headroom so a Tanh head can reach the extremes
     action_stats: ActionStats | None = None
+    # "drop": an instruction token training never saw (not in known_tokens) is left out. A model
+    # whose text embeddings were learnt from scratch (the tiny preset) has nothing but noise in
+    # an unseen token's embedding; a pretrained one ("keep") knows the word.
+    unseen_tokens: str = "keep"
+    known_tokens: list[int] | None = None  # the instruction tokens training saw (fit_vocabulary)
+
+
+UNSEEN_TOKENS = ("keep", "drop")
 
 
 class Processor:
@@ -96,6 +105,10 @@ class Processor:
             raise MobileVLAError(
                 f"tokenizer {config.tokenizer!r}: pad token id is {self.pad_id}; Kosmos-2 needs pad id 1"
             )
+        if config.unseen_tokens not in UNSEEN_TOKENS:
+            raise MobileVLAError(f"processor.unseen_tokens: expected one of {list(UNSEEN_TOKENS)}, "
+                                 f"got {config.unseen_tokens!r}")
+        self._known = set(config.known_tokens) if config.known_tokens is not None else None
         self._mean = np.asarray(config.image_mean, np.float32).reshape(3, 1, 1)
         self._std = np.asarray(config.image_std, np.float32).reshape(3, 1, 1)
 
@@ -182,7 +195,9 @@ class Processor:
         for text in instructions:
             if not isinstance(text, str) or not text.strip():
                 raise MobileVLAError(f"instruction must be a non-empty string, got {text!r}")
-            words = self.tokenizer(c.prompt_prefix + text.strip(), add_special_tokens=False)["input_ids"]
+            words = self._text_ids(text)
+            if c.unseen_tokens == "drop" and self._known is not None:
+                words = [w for w in words if w in self._known]
             if len(words) > c.max_instruction_tokens:
                 log.warning(
                     "instruction truncated to %d tokens: %r", c.max_instruction_tokens, text
@@ -206,6 +221,22 @@ class Processor:
             "image_embeds_position_mask": image_mask,
             "action_token_mask": action_mask,
         }
+
+    def _text_ids(self, text: str) -> list[int]:
+        """The prompt and ``text`` as token ids ``(n,)``, before truncation or dropping."""
+        return self.tokenizer(self.config.prompt_prefix + text.strip(), add_special_tokens=False)["input_ids"]
+
+    def fit_vocabulary(self, instructions: Iterable[str]) -> None:
+        """Add every token of ``instructions`` (prompt included) to ``known_tokens``.
+
+        Training calls it with everything its items can say, before it tokenizes them; what a
+        checkpoint already knew stays known (a fine-tune only adds words).
+        """
+        known = set(self.config.known_tokens or ())
+        for text in instructions:
+            known.update(self._text_ids(text))
+        self.config.known_tokens = sorted(known)
+        self._known = known
 
     # ------------------------------------------------------------------ actions
     def fit_action_stats(self, actions: np.ndarray) -> ActionStats:
