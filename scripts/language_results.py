@@ -7,6 +7,7 @@ in the tables is typed by hand.
 
     python scripts/language_results.py "demo recipe, cup, seed 0=outputs/lang_demo/language.json" \\
         "cup+basket, seed 0=outputs/lang_two/language.json"
+    python scripts/language_results.py --runs-file docs/runs/language_runs.txt [--check]   # docs/results.md
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ import json
 import sys
 from pathlib import Path
 
+from mobile_vla.jsonio import write_text_atomic
+
 BEGIN, END = "<!-- language:begin -->", "<!-- language:end -->"
+MANIFEST = "docs/runs/language_runs.txt"  # the runs docs/results.md's tables are made from
 TARGET = 0.90
 
 
@@ -98,13 +102,26 @@ def render(runs: list[tuple[str, dict]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> int:
+def read_manifest(path: Path) -> list[str]:
+    """``LABEL=FILE.json`` lines of ``path`` (blank lines and ``#`` comments skipped)."""
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("runs", nargs="+", metavar="LABEL=FILE.json")
+    p.add_argument("runs", nargs="*", metavar="LABEL=FILE.json")
+    p.add_argument("--runs-file", default=None,
+                   help=f"read LABEL=FILE.json lines from this file (the committed list: {MANIFEST})")
     p.add_argument("--doc", default="docs/results.md")
-    args = p.parse_args()
+    p.add_argument("--check", action="store_true", help="exit 1 if the document's block is not up to date")
+    args = p.parse_args(argv)
+    items = [*(read_manifest(Path(args.runs_file)) if args.runs_file else []), *args.runs]
+    if not items:
+        print("no runs: give LABEL=FILE.json arguments or --runs-file", file=sys.stderr)
+        return 2
     runs = []
-    for item in args.runs:
+    for item in items:
         label, sep, file = item.rpartition("=")
         if not sep or not label:
             print(f"expected LABEL=FILE.json, got {item!r}", file=sys.stderr)
@@ -115,16 +132,18 @@ def main() -> int:
             print(f"{file}: cannot read a language_eval result ({exc})", file=sys.stderr)
             return 2
     doc = Path(args.doc)
-    text = doc.read_text() if doc.exists() else "# Results\n\n"
+    old = doc.read_text() if doc.exists() else "# Results\n\n"
     section = render(runs)
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) + 1:]
+    if BEGIN in old and END in old:
+        text = old[: old.index(BEGIN)] + section + old[old.index(END) + len(END) + 1:]
     else:
-        text = text.rstrip("\n") + "\n\n" + section
-    tmp = doc.with_name(doc.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(doc)
-    print(f"wrote {doc}")
+        text = old.rstrip("\n") + "\n\n" + section
+    if args.check:
+        if text != old:
+            print(f"{doc}: the language tables are stale; run scripts/language_results.py", file=sys.stderr)
+            return 1
+        return 0
+    write_text_atomic(doc, text)
     return 0
 
 
