@@ -218,7 +218,10 @@ def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False
     from mobile_vla.eval.failures import failure_phases
 
     g = offline["grounding"]
-    train_windows = _train_windows(train_cfg, policy)
+    # What the published checkpoint trained on: the first training and DAgger rounds 1..its own.
+    published = selection["selected_round"] if selection else cfg.dagger_rounds
+    stages = ["sim", *(f"dagger_{i}" for i in range(1, published + 1))]
+    train_windows = _train_windows(train_cfg, policy, [task_dir(stage, task) for stage in stages for task in cfg.tasks])
     report = {
         "success_left": closed["left"]["success_rate"],
         "success_right": closed["right"]["success_rate"],
@@ -235,7 +238,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False
         "action_difference": g.get("action_difference"),
         "rmse_first_action": offline["actions"]["first"]["rmse_overall"],
         "train_windows": train_windows,
-        "train_steps": total_steps,
+        "train_steps": cfg.train_steps + published * cfg.dagger_steps,
         "wall_minutes": round((time.perf_counter() - start) / 60, 2),
         "seed": cfg.seed,
         "closed_loop": {k: closed[k] for k in ("overall", "left", "right")},
@@ -367,13 +370,14 @@ def _publish(src: Path, dst: Path) -> None:
     publish_directory(version, dst)
 
 
-def _train_windows(train_cfg, policy) -> int:
+def _train_windows(train_cfg, policy, folders: list[Path]) -> int:
+    """Training windows of the episodes in ``folders`` (the split is stable as rounds add data)."""
     from mobile_vla.data.dataset import resolve_episodes
     from mobile_vla.data.formats import read_episode
     from mobile_vla.data.split import split_episodes
 
-    train_paths, _ = split_episodes(resolve_episodes(train_cfg.data.episodes), train_cfg.data.val_fraction,
-                                    train_cfg.data.split_seed)
+    paths = sorted(p for folder in folders for p in resolve_episodes(folder))
+    train_paths, _ = split_episodes(paths, train_cfg.data.val_fraction, train_cfg.data.split_seed)
     w, stride = policy.window_size, train_cfg.data.window_stride
     total = 0
     for path in train_paths:
