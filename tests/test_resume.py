@@ -129,7 +129,7 @@ def test_a_setting_added_later_at_its_default_keeps_older_runs_resumable(tmp_pat
     assert differences({"a": 1, "new": 0.5}, {"a": 1, "new": 0.0}, defaults={"new": 0.0}) == {"new": (0.5, 0.0)}
 
     out = tmp_path / "run"
-    args = ("trainer.val_check_interval=100",)
+    args = ("trainer.val_check_interval=100", "data.instruction_noise=0")  # the dataclass default (tiny.yaml: 0.5)
     train(config(episodes, "trainer.max_steps=1", *args), out, trainer_kwargs=QUIET)
     file = out / FINGERPRINT_FILE
     recorded = json.loads(file.read_text())
@@ -139,4 +139,4 @@ def test_a_setting_added_later_at_its_default_keeps_older_runs_resumable(tmp_pat
     assert read_state(resumed)["step"] == 2
     file.write_text(json.dumps(recorded))
     with pytest.raises(FingerprintMismatch, match=r"data\.instruction_noise: '<absent>' -> 0\.5"):
-        train(config(episodes, "trainer.max_steps=3", "data.instruction_noise=0.5", *args), out, trainer_kwargs=QUIET)
+        train(config(episodes, "trainer.max_steps=3", *args, "data.instruction_noise=0.5"), out, trainer_kwargs=QUIET)
