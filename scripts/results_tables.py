@@ -8,7 +8,9 @@ Inputs, under ``--results`` (default ``results/``, committed):
   and blind baselines, policies, ``--blank-frames``) or the grounding ablation's closed-loop
   reports. Runs are grouped by their evaluation scenes (``scene_seeds``): one table per preset and
   scene list, so every row of a table was scored on the same scenes;
-- ``ablation_<preset>.json`` — ``benchmarks/grounding_ablation.py``'s ``ablation.json``.
+- ``ablation_<preset>.json`` — ``benchmarks/grounding_ablation.py``'s ``ablation.json``;
+- ``grounding/<name>_seed<S>.json`` — ``mobile-vla diagnose --json`` of one checkpoint family's
+  seed-S checkpoint on ``mobile-vla sim collect --episodes 40 --seed S`` episodes.
 
 Each table replaces the text between ``<!-- generated: NAME -->`` and ``<!-- end generated: NAME -->``
 in the document. Rates carry their 95 % Wilson interval. ``--check`` exits 1 when the document
@@ -57,10 +59,10 @@ def _load(path: Path) -> dict:
         raise SystemExit(f"{path}: cannot read a JSON report ({exc})") from None
 
 
-def _require(report: dict, path: Path, *keys: str) -> None:
+def _require(report: dict, path: Path, *keys: str, what: str = "an eval-sim report (--out DIR writes one)") -> None:
     missing = [k for k in keys if k not in report]
     if missing:
-        raise SystemExit(f"{path}: missing {missing}; expected an eval-sim report (--out DIR writes one)")
+        raise SystemExit(f"{path}: missing {missing}; expected {what}")
 
 
 def row_label(report: dict, run: str) -> str:
@@ -162,8 +164,33 @@ def ablation_tables(results: Path) -> dict[str, str]:
     return tables
 
 
+def grounding_tables(results: Path) -> dict[str, str]:
+    """One table per checkpoint family from ``grounding/<name>_seed<S>.json``: ``mobile-vla diagnose
+    --json`` on ``sim collect --episodes 40 --seed S`` episodes, the grounding issue's targets."""
+    runs: dict[str, list[tuple[int, Path, dict]]] = {}
+    for path in sorted((results / "grounding").glob("*_seed*.json")):
+        name, _, seed = path.stem.rpartition("_seed")
+        report = _load(path)
+        _require(report, path, "flip_divergence_ratio", "side_agreement", "side_agreement_by_phase", "action_difference",
+                 what="the output of mobile-vla diagnose --json")
+        runs.setdefault(name, []).append((int(seed), path, report))
+    tables = {}
+    for name, rows in runs.items():
+        lines = ["| seed | `flip_divergence_ratio` (≥ 0.9) | `side_agreement` (≥ 0.98) | beside (≥ 0.9) | approach | "
+                 "after | action difference m/s | JSON |", "|---|---|---|---|---|---|---|---|"]
+        for seed, path, r in sorted(rows, key=lambda row: row[0]):
+            phase = r["side_agreement_by_phase"]
+            cells = [f"{r['flip_divergence_ratio']:.3f}", f"{r['side_agreement']:.3f}",
+                     *("n/a" if phase.get(p) is None else f"{phase[p]:.3f}" for p in ("beside", "approach", "after")),
+                     f"{r['action_difference']:.3f}", f"`{results.name}/grounding/{path.name}`"]
+            lines.append(f"| {seed} | " + " | ".join(cells) + " |")
+        tables[f"grounding_{name}"] = "\n".join(lines)
+    return tables
+
+
 def all_tables(results: Path) -> dict[str, str]:
-    tables = {"targets": targets_table(results), **closed_loop_tables(results), **ablation_tables(results)}
+    tables = {"targets": targets_table(results), **closed_loop_tables(results), **ablation_tables(results),
+              **grounding_tables(results)}
     if (results / "scene_presets.json").is_file():
         tables["scene_presets"] = presets_table(results)
     return tables

@@ -46,3 +46,18 @@ def test_runs_on_different_scenes_never_share_a_table(tmp_path):
     doc = "a\n<!-- generated: nothing -->\nold\n<!-- end generated: nothing -->\n"
     with pytest.raises(SystemExit, match="nothing"):
         results_tables.fill(doc, tables)
+
+
+def test_grounding_tables_come_from_diagnose_outputs_and_name_a_bad_one(tmp_path):
+    folder = tmp_path / "grounding"
+    folder.mkdir()
+    diagnose = {"flip_divergence_ratio": 0.95, "side_agreement": 0.9, "action_difference": 0.4,
+                "side_agreement_by_phase": {"approach": 0.88, "beside": 0.93, "after": None}}
+    for seed in (2, 0):
+        (folder / f"recipe_seed{seed}.json").write_text(json.dumps(diagnose))
+    table = results_tables.grounding_tables(tmp_path)["grounding_recipe"]
+    assert table.index("| 0 | 0.950 | 0.900 | 0.930 | 0.880 | n/a | 0.400 |") < table.index("| 2 |")
+    del diagnose["side_agreement"]
+    (folder / "other_seed1.json").write_text(json.dumps(diagnose))
+    with pytest.raises(SystemExit, match="other_seed1.json.*side_agreement"):
+        results_tables.grounding_tables(tmp_path)
