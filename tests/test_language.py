@@ -249,9 +249,10 @@ def test_vocabulary_grows_travels_with_the_processor_and_bad_modes_are_named(tmp
     from mobile_vla.processing.processor import Processor, ProcessorConfig
 
     p = Processor(ProcessorConfig(unseen_tokens="drop"))
-    p.fit_vocabulary(_training_sentences()[:2])
+    assert p.fit_vocabulary(_training_sentences()[:2])  # the first vocabulary changes tokenization
     first = set(p.config.known_tokens)
-    p.fit_vocabulary(["Use the left lane"])  # a fine-tune adds words, forgets none
+    assert not p.fit_vocabulary(_training_sentences()[:1])  # nothing new: nothing to tokenize again
+    assert p.fit_vocabulary(["Use the left lane"])  # a fine-tune adds words, forgets none
     assert first < set(p.config.known_tokens)
     p.save(tmp_path)
     loaded = Processor.load(tmp_path)

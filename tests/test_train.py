@@ -129,8 +129,8 @@ def test_fit_writes_checkpoint_then_resume_continues(tmp_path, episodes):
     known = set(processor.config.known_tokens)
     assert processor.config.unseen_tokens == "drop"
     for side in ("left", "right"):
-        assert set(processor._text_ids(canonical_instruction(side))) <= known
-    assert not set(processor._text_ids("Steer approach lane")) <= known
+        assert set(processor.text_ids(canonical_instruction(side))) <= known
+    assert not set(processor.text_ids("Steer approach lane")) <= known
 
     config = small_config(episodes, "trainer.max_steps=5")
     second = train(config, tmp_path / "resumed", resume=first, trainer_kwargs=quiet)

@@ -204,10 +204,14 @@ class MobileVLAH5Dataset(Dataset):
     def instruction_texts(self) -> list[str]:
         """Every text an item can give the model: each instruction, its mirror (the counterfactual
         branch reads it) and, with instruction noise, the filler words; for ``fit_vocabulary``."""
-        texts = {t for r in self.records for t in (r.instruction, mirror_instruction(r.instruction))}
+        texts = self._recorded_texts()
         if self.instruction_noise > 0:
             texts |= {w for words in FILLER_WORDS.values() for w in words}
         return sorted(texts)
+
+    def _recorded_texts(self) -> set[str]:
+        """Each recorded instruction and its mirror (the counterfactual branch reads it)."""
+        return {t for r in self.records for t in (r.instruction, mirror_instruction(r.instruction))}
 
     def retokenize(self) -> None:
         """Tokenize the instructions again, after the processor's vocabulary changed."""
@@ -215,7 +219,7 @@ class MobileVLAH5Dataset(Dataset):
 
     def _tokenize_all(self) -> dict[str, dict[str, torch.Tensor]]:
         """Tokenize each distinct instruction (and its mirror) once: text → ``{key: (L,)}``."""
-        texts = sorted({t for r in self.records for t in (r.instruction, mirror_instruction(r.instruction))})
+        texts = sorted(self._recorded_texts())
         batch = self.processor.tokenize(texts)
         cfg = self.processor.config
         tokens = {}
@@ -379,8 +383,7 @@ class MobileVLAH5Dataset(Dataset):
         """Filler-edited ``instruction``, or ``instruction`` itself when the edit would not fit."""
         noisy = perturb_instruction(instruction, rng)
         c = self.processor.config
-        n = len(self.processor.tokenizer(c.prompt_prefix + noisy, add_special_tokens=False)["input_ids"])
-        return noisy if n <= c.max_instruction_tokens else instruction
+        return noisy if len(self.processor.text_ids(noisy)) <= c.max_instruction_tokens else instruction
 
     def _tokens_of(self, instruction: str) -> dict[str, torch.Tensor]:
         """``{key: (L,)}`` for ``instruction``: cached for recorded ones, tokenized for noisy ones."""

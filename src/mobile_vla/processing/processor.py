@@ -195,7 +195,7 @@ class Processor:
         for text in instructions:
             if not isinstance(text, str) or not text.strip():
                 raise MobileVLAError(f"instruction must be a non-empty string, got {text!r}")
-            words = self._text_ids(text)
+            words = self.text_ids(text)
             if c.unseen_tokens == "drop" and self._known is not None:
                 words = [w for w in words if w in self._known]
             if len(words) > c.max_instruction_tokens:
@@ -222,21 +222,24 @@ class Processor:
             "action_token_mask": action_mask,
         }
 
-    def _text_ids(self, text: str) -> list[int]:
+    def text_ids(self, text: str) -> list[int]:
         """The prompt and ``text`` as token ids ``(n,)``, before truncation or dropping."""
         return self.tokenizer(self.config.prompt_prefix + text.strip(), add_special_tokens=False)["input_ids"]
 
-    def fit_vocabulary(self, instructions: Iterable[str]) -> None:
+    def fit_vocabulary(self, instructions: Iterable[str]) -> bool:
         """Add every token of ``instructions`` (prompt included) to ``known_tokens``.
 
         Training calls it with everything its items can say, before it tokenizes them; what a
-        checkpoint already knew stays known (a fine-tune only adds words).
+        checkpoint already knew stays known (a fine-tune only adds words). Returns whether
+        tokenizing can now give other ids than before (the caller then tokenizes again).
         """
         known = set(self.config.known_tokens or ())
         for text in instructions:
-            known.update(self._text_ids(text))
+            known.update(self.text_ids(text))
+        changed = self._known != known
         self.config.known_tokens = sorted(known)
         self._known = known
+        return changed
 
     # ------------------------------------------------------------------ actions
     def fit_action_stats(self, actions: np.ndarray) -> ActionStats:

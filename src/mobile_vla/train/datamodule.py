@@ -78,8 +78,8 @@ class MobileVLADataModule(L.LightningDataModule):
             self.train_set = self._dataset(self.train_paths, train=True)
             if self.processor.config.unseen_tokens == "drop":
                 # Before any item is read: the checkpoint then knows what training said to it.
-                self.processor.fit_vocabulary(self.train_set.instruction_texts())
-                self.train_set.retokenize()
+                if self.processor.fit_vocabulary(self.train_set.instruction_texts()):
+                    self.train_set.retokenize()
             self.val_set = self._dataset(self.val_paths, train=False) if self.val_paths else None
 
     def _loader(self, dataset: MobileVLAH5Dataset, shuffle: bool) -> DataLoader:
