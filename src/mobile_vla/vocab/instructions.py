@@ -66,6 +66,7 @@ TEMPLATES: dict[str, dict[str, Family]] = {
                 "Pass the obstacle on its {side} side, then go to the {target}",
                 "Take the {side} path around the boxes to the {target}",
                 "Drive past the box on the {side} and stop at the {target}",
+                "Go {side} past the obstacle to the {target}",
             ),
             heldout=(
                 "Steer {side} of the obstacle and approach the {target}",
@@ -112,6 +113,14 @@ TEMPLATES: dict[str, dict[str, Family]] = {
                 "장애물이 {other_ko}에 보이게 하고 {target_ko}까지 가세요",
                 "{other_ko}으로 가지 말고 {target_ko}까지 가세요",
                 "{other_ko} 길로 가지 않고 {target_ko}까지 이동하세요",
+                # Each cue (none, 말고/않고, 에 두고) beside each form of the side word (왼쪽으로,
+                # 왼쪽 길로, 왼쪽 방향으로): with only the forms above, a held-out "왼쪽으로 ... 않고"
+                # was read by the form, not the cue.
+                "{side_ko}으로 가서 {target_ko}까지 이동하세요",
+                "{side_ko} 방향으로 장애물을 지나 {target_ko}까지 가세요",
+                "{other_ko}으로 가지 않고 {target_ko}까지 이동하세요",
+                "{other_ko} 방향으로 가지 말고 {target_ko}까지 가세요",
+                "장애물을 {other_ko}에 둔 채로 {target_ko}까지 이동하세요",
             ),
             heldout=(
                 "상자 {side_ko}으로 우회해서 {target_ko}에 도착하세요",
