@@ -133,9 +133,17 @@ def expert_action(scene: SceneSpec, pose: np.ndarray, side: str, cfg: ExpertConf
 
 
 def nearer_side(scene: SceneSpec, pose: np.ndarray) -> str:
-    """The route for an instruction that names no side: the side of the cluster the robot is on.
+    """The route for an instruction that names no side: away from the cluster's bearing.
 
-    A pure function of the state (so DAgger can label it) and mirror-symmetric (a mirrored scene
-    gets the mirrored route), which mirror augmentation needs.
+    ``left`` when the cluster's centre lies right of the robot's heading (or straight ahead),
+    else ``right``: the side the camera shows more room on. The world-frame rule it replaces
+    (which side of the cluster's centre line the robot stands on) disagreed with the view for
+    headings up to ±15° and offsets up to ≈0.5 m, so the label was invisible in those scenes.
+    The robot does not turn, and moving towards its side only widens the gap, so the side holds
+    through an episode. A pure function of the state (so DAgger can label it) and
+    mirror-symmetric (a mirrored scene gets the mirrored route), which mirror augmentation needs.
     """
-    return "left" if float(pose[1]) >= scene.obstacle_center[1] else "right"
+    x, y, yaw = (float(v) for v in pose[:3])
+    cx, cy = scene.obstacle_center
+    lateral = -(cx - x) * math.sin(yaw) + (cy - y) * math.cos(yaw)  # cluster centre, robot frame, + = left
+    return "left" if lateral <= 0.0 else "right"
