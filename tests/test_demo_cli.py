@@ -1,5 +1,7 @@
 """`mobile-vla demo` flags map onto the demo's settings."""
 
+from pathlib import Path
+
 import pytest
 
 from mobile_vla.cli import build_parser
@@ -35,3 +37,33 @@ def test_select_episodes_counts_validation_episodes():
     assert load_demo_config(["select_episodes=0"]).select_episodes == 0  # the last round's, unchecked
     with pytest.raises(ConfigError, match=r"demo\.select_episodes=-1"):
         load_demo_config(["select_episodes=-1"])
+
+
+def test_selection_keeps_each_rounds_figures_so_a_resume_does_not_measure_again(tmp_path, monkeypatch):
+    import mobile_vla
+    import mobile_vla.eval.closed_loop as closed_loop
+    from mobile_vla.demo import select_checkpoint
+
+    measured = []
+
+    def fake_eval(policy, episodes, seed, strategy, **kwargs):
+        measured.append(policy)
+        rate = {"round_0": 0.5, "round_1": 0.9, "round_2": 0.7}[policy]
+        return {"left": {"success_rate": rate}, "right": {"success_rate": rate}, "overall": {"success_rate": rate}}
+
+    monkeypatch.setattr(mobile_vla.Policy, "from_checkpoint", staticmethod(lambda path: Path(path).name))
+    monkeypatch.setattr(closed_loop, "evaluate_closed_loop", fake_eval)
+    checkpoints = [tmp_path / f"round_{r}" for r in range(3)]
+    for c in checkpoints:
+        c.mkdir()
+    cfg, memo = load_demo_config([]), tmp_path / "selection_rounds.json"
+    presets = {"cup": "varied"}
+    best, first = select_checkpoint(checkpoints[:2], cfg, presets, memo)  # interrupted after two rounds
+    assert best == checkpoints[1] and measured == ["round_0", "round_1"]
+    best, selection = select_checkpoint(checkpoints, cfg, presets, memo)  # resumed: only the new round
+    assert measured == ["round_0", "round_1", "round_2"]
+    assert best == checkpoints[1] and selection["selected_round"] == 1
+    assert selection["rounds"][:2] == first["rounds"]
+    memo.write_text("{not json")  # a damaged memo is ignored, not fatal
+    select_checkpoint(checkpoints, cfg, presets, memo)
+    assert len(measured) == 6

@@ -169,7 +169,8 @@ def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False
         checkpoints.append(checkpoint)
     selection = None
     if cfg.select_episodes:
-        checkpoint, selection = timed("select", select_checkpoint, checkpoints, cfg, presets)
+        checkpoint, selection = timed("select", select_checkpoint, checkpoints, cfg, presets,
+                                      out / "selection_rounds.json")
     final = out / "checkpoint"
     _publish(checkpoint, final)
 
@@ -330,28 +331,52 @@ def dagger_sources(dirs: list[Path], recent: list[Path], recent_weight: float) -
 SELECT_SEED_OFFSET = 15485863
 
 
-def select_checkpoint(checkpoints: list[Path], cfg: DemoConfig, presets: dict[str, str]
-                      ) -> tuple[Path, dict[str, Any]]:
+def select_checkpoint(checkpoints: list[Path], cfg: DemoConfig, presets: dict[str, str],
+                      memo: Path | None = None) -> tuple[Path, dict[str, Any]]:
     """The checkpoint (one per training round, in order) with the highest closed-loop success on
     validation scenes, and what was measured: ``{"episodes", "seed", "rounds": [{round,
-    success_left, success_right, success}], "selected_round"}``."""
+    success_left, success_right, success}], "selected_round"}``.
+
+    ``memo`` (a JSON file) keeps each round's figures as soon as they are measured, keyed by
+    the checkpoint's resolved directory (unique per write) and the validation settings, so a
+    resumed demo does not evaluate a round again."""
     from mobile_vla import Policy
     from mobile_vla.eval.closed_loop import evaluate_closed_loop
 
     seed = cfg.seed + SELECT_SEED_OFFSET
+    known = _read_memo(memo)
     rounds = []
     for r, checkpoint in enumerate(checkpoints):
-        policy = Policy.from_checkpoint(checkpoint)
-        runs = [evaluate_closed_loop(policy, cfg.select_episodes, seed, cfg.strategy, progress=False, task=task,
-                                     scenes=presets[task]) for task in cfg.tasks]
-        left, right = (sum(run[side]["success_rate"] for run in runs) / len(runs) for side in ("left", "right"))
-        rounds.append({"round": r, "success_left": left, "success_right": right,
-                       "success": sum(run["overall"]["success_rate"] for run in runs) / len(runs)})
+        key = json.dumps([str(Path(checkpoint).resolve()), cfg.select_episodes, seed, cfg.strategy,
+                          list(cfg.tasks), [presets[t] for t in cfg.tasks]])
+        if key not in known:
+            policy = Policy.from_checkpoint(checkpoint)
+            runs = [evaluate_closed_loop(policy, cfg.select_episodes, seed, cfg.strategy, progress=False, task=task,
+                                         scenes=presets[task]) for task in cfg.tasks]
+            left, right = (sum(run[side]["success_rate"] for run in runs) / len(runs) for side in ("left", "right"))
+            known[key] = {"success_left": left, "success_right": right,
+                          "success": sum(run["overall"]["success_rate"] for run in runs) / len(runs)}
+            if memo is not None:
+                write_json(memo, known)
+        rounds.append({"round": r, **known[key]})
         log.info("demo: round %d on %d validation episodes: %.0f %% left, %.0f %% right", r,
-                 cfg.select_episodes, 100 * left, 100 * right)
+                 cfg.select_episodes, 100 * rounds[-1]["success_left"], 100 * rounds[-1]["success_right"])
     best = max(range(len(rounds)), key=lambda r: (rounds[r]["success"], r))
     return checkpoints[best], {"episodes": cfg.select_episodes, "seed": seed, "rounds": rounds,
                                "selected_round": best}
+
+
+def _read_memo(memo: Path | None) -> dict[str, dict[str, float]]:
+    """The figures a memo file holds; a missing or unreadable one (an interrupted write cannot
+    leave one half-written, but a hand edit can) holds none, and the rounds are measured again."""
+    if memo is None or not memo.exists():
+        return {}
+    try:
+        known = json.loads(memo.read_text())
+    except (OSError, ValueError) as err:
+        log.warning("demo: ignoring the selection memo %s (%s); measuring every round", memo, err)
+        return {}
+    return known if isinstance(known, dict) else {}
 
 
 def _train(train_cfg, out: Path, resume: Path | None, progress: bool) -> Path:
