@@ -33,27 +33,67 @@ from mobile_vla.sim.rollout import run_episode
 from mobile_vla.sim.scene import eval_scene_seed
 from mobile_vla.sim.tasks import resolve
 from mobile_vla.sim.world import World
-from mobile_vla.vocab.instructions import FAMILIES, NO_SIDE, SIDES, TRAINING, robot_korean_instruction
+from mobile_vla.vocab.instructions import (
+    FAMILIES,
+    NO_SIDE,
+    SIDES,
+    TRAINING,
+    format_instruction,
+    robot_korean_instruction,
+    templates,
+)
 
 LATERAL = 1  # linear_y in the policy's (N, 2) output
 
 
-def lateral_on_identical_frames(policy, episodes: int, seed: int, task: str = "cup") -> dict:
-    """Mean first-action lateral velocity (m/s) of the robot's Korean instruction per side, on the
-    frames of expert rollouts (both sides) of ``episodes // 2`` evaluation scenes."""
+def identical_frames(policy, episodes: int, seed: int, task: str = "cup") -> list[np.ndarray]:
+    """The frames of expert rollouts (both sides) of ``(episodes + 1) // 2`` evaluation scenes."""
     _, spec, _, preset = resolve(task)
-    per_side: dict[str, list[float]] = {s: [] for s in SIDES}
+    frames: list[np.ndarray] = []
     with World(image_size=int(policy.metadata["image_size"])) as world:
         for i in range((episodes + 1) // 2):
             scene = preset.sample(eval_scene_seed(seed, i))
             for route in SIDES:
-                frames = run_episode(world, scene, robot_korean_instruction(route), render=True, task=spec).frames
-                for side in SIDES:  # the same frames, under each instruction
-                    session = policy.new_session(robot_korean_instruction(side))
-                    per_side[side] += [float(session.step(f, "rgb")[0, LATERAL]) for f in frames]
-    mean = {s: float(np.mean(v)) for s, v in per_side.items()}
-    return {"frames": len(per_side["left"]), "mean_lateral_left": mean["left"], "mean_lateral_right": mean["right"],
+                frames += list(run_episode(world, scene, robot_korean_instruction(route), render=True, task=spec).frames)
+    return frames
+
+
+def mean_lateral(policy, frames: list[np.ndarray], instruction: str) -> float:
+    """Mean first-action lateral velocity (m/s) of a fresh session per frame under ``instruction``."""
+    return float(np.mean([policy.new_session(instruction).step(f, "rgb")[0, LATERAL] for f in frames]))
+
+
+def lateral_on_identical_frames(policy, episodes: int, seed: int, task: str = "cup") -> dict:
+    """Mean first-action lateral velocity (m/s) of the robot's Korean instruction per side, on
+    :func:`identical_frames`."""
+    frames = identical_frames(policy, episodes, seed, task)
+    mean = {s: mean_lateral(policy, frames, robot_korean_instruction(s)) for s in SIDES}
+    return {"frames": len(frames), "mean_lateral_left": mean["left"], "mean_lateral_right": mean["right"],
             "left_minus_right": mean["left"] - mean["right"]}
+
+
+def per_sentence(policy, episodes: int, seed: int, task: str = "cup") -> list[dict]:
+    """Every side-naming template (training and held-out part of each family) on identical frames:
+    the left sentence's mean lateral velocity minus the right one's (m/s; > 0: obeyed, for every
+    family, since the sentence for side ``s`` asks for ``s``), and the words the model read (what
+    the processor keeps; a dropped token is marked ``~``)."""
+    _, spec, _, _ = resolve(task)
+    frames = identical_frames(policy, episodes, seed, task)
+    processor = policy.processor
+    rows = []
+    for family, parts in templates(spec.target).items():
+        if family == NO_SIDE:
+            continue
+        for part in ("train", "heldout"):
+            for template in getattr(parts, part):
+                left, right = (format_instruction(template, s, spec.target) for s in SIDES)
+                known = processor.config.known_tokens
+                dropped = processor.config.unseen_tokens == "drop" and known is not None
+                words = [("~" if dropped and i not in known else "") + processor.tokenizer.decode([i]).strip()
+                         for i in processor.text_ids(left)]
+                rows.append({"family": family, "part": part, "sentence": left, "words": " ".join(words),
+                             "left_minus_right": mean_lateral(policy, frames, left) - mean_lateral(policy, frames, right)})
+    return rows
 
 
 def robot_sentence_closed_loop(policy, episodes: int, seed: int, strategy: str) -> dict[str, float]:
@@ -81,6 +121,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=100, help="evaluation scene stream (disjoint from collection)")
     p.add_argument("--mixed", action="store_true", help="also the scenes holding every task's objects")
     p.add_argument("--strategy", choices=STRATEGIES, default=DEFAULT_STRATEGY)
+    p.add_argument("--per-sentence", action="store_true",
+                   help="also every template's left-minus-right lateral velocity on identical frames")
     p.add_argument("--out", default=None, help="write the JSON here too")
     args = p.parse_args()
 
@@ -112,6 +154,8 @@ def main() -> None:
         if task == "cup":
             entry["robot_korean"] = {"success": robot_sentence_closed_loop(policy, args.episodes, args.seed, args.strategy),
                                      **lateral_on_identical_frames(policy, max(2, args.episodes // 8), args.seed)}
+        if args.per_sentence:
+            entry["per_sentence"] = per_sentence(policy, max(2, args.episodes // 8), args.seed, task)
         result["tasks"][task] = entry
     result["wall_seconds"] = round(time.perf_counter() - start, 1)
     if args.out:
