@@ -96,6 +96,8 @@ TEMPLATES: dict[str, dict[str, Family]] = {
                 "Never pass the box on the {other}, go to the {target}",
                 "Avoid the {other} side of the obstacle and reach the {target}",
                 "Reach the {target} without passing the box on the {other}",
+                # the negation after the side word, not only before it
+                "The {other} side must not be taken; reach the {target}",
             ),
             heldout=(
                 "Never go {other} of the obstacle on the way to the {target}",
