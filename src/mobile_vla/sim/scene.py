@@ -156,6 +156,18 @@ def _boxes(rng: np.random.Generator, n: int, orientation: str) -> list[tuple[flo
     return [(hx, 0.0, hx, hy), (3 * hx + gap, 0.0, hx, hy)]
 
 
+def light_direction(u, max_tilt: float) -> tuple[float, float, float]:
+    """A downward unit light direction up to ``max_tilt`` rad off vertical (draws tilt, then azimuth from ``u``)."""
+    tilt, azimuth = u(0.0, max_tilt), u(-math.pi, math.pi)
+    return (math.sin(tilt) * math.cos(azimuth), math.sin(tilt) * math.sin(azimuth), -math.cos(tilt))
+
+
+def camera_mount(u) -> dict[str, float]:
+    """``SceneSpec``'s camera fields, the same ranges on every preset: height (m), pitch (rad), fovy (deg)."""
+    return {"camera_height": u(0.45, 0.52), "camera_pitch": math.radians(u(16.0, 22.0)),
+            "camera_fovy": u(56.0, 62.0)}
+
+
 def sample_scene(seed: int, num_boxes: int | None = None, orientation: str | None = None) -> SceneSpec:
     """Sample a scene from ``seed`` (deterministic). ``num_boxes``/``orientation`` fix the layout."""
     rng = np.random.default_rng(int(seed))
@@ -175,8 +187,7 @@ def sample_scene(seed: int, num_boxes: int | None = None, orientation: str | Non
     # Far enough behind that the cup stays ≥ 15° inside the 16:9 view on the expert's whole route
     # (at 1.4–1.8 m it sat 40–57° off the heading past the lane, outside a ≈92° view).
     target = (back_x + u(2.2, 2.6), center_y + u(-0.2, 0.2))
-    tilt, azimuth = u(0.0, 0.6), u(-math.pi, math.pi)
-    light_dir = (math.sin(tilt) * math.cos(azimuth), math.sin(tilt) * math.sin(azimuth), -math.cos(tilt))
+    light_dir = light_direction(u, 0.6)
     return SceneSpec(
         seed=int(seed),
         orientation=orient,
@@ -187,11 +198,9 @@ def sample_scene(seed: int, num_boxes: int | None = None, orientation: str | Non
         cup_rgba=rgba_of(CUP_COLOURS[int(rng.integers(len(CUP_COLOURS)))] * u(0.85, 1.0)),
         floor_texture=int(rng.integers(_CLASSIC_FLOOR_TEXTURES)),
         floor_rgba=rgba_of(np.full(3, u(0.45, 0.75)) + rng.normal(0, 0.04, 3)),
-        light_dir=tuple(float(v) for v in light_dir),  # type: ignore[arg-type]
+        light_dir=light_dir,
         light_diffuse=u(0.55, 0.9),
         light_ambient=u(0.2, 0.4),
         start_pose=(0.0, u(-0.25, 0.25), u(-0.05, 0.05)),
-        camera_height=u(0.45, 0.52),
-        camera_pitch=math.radians(u(16.0, 22.0)),
-        camera_fovy=u(56.0, 62.0),
+        **camera_mount(u),
     )

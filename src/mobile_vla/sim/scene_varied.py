@@ -46,6 +46,8 @@ from mobile_vla.sim.scene import (
     Box,
     Distractor,
     SceneSpec,
+    camera_mount,
+    light_direction,
     rgba_of,
 )
 
@@ -164,8 +166,7 @@ def _draw_varied(rng: np.random.Generator, seed: int) -> SceneSpec:
     )
     back_x = max(b.x + b.half_x for b in boxes)
     target = (back_x + u(*CUP_BEHIND), center_y + u(-CUP_LATERAL, CUP_LATERAL))
-    tilt, azimuth = u(0.0, 0.8), u(-math.pi, math.pi)
-    light_dir = (math.sin(tilt) * math.cos(azimuth), math.sin(tilt) * math.sin(azimuth), -math.cos(tilt))
+    light_dir = light_direction(u, 0.8)
     return SceneSpec(
         seed=int(seed),
         orientation=orient,
@@ -176,13 +177,11 @@ def _draw_varied(rng: np.random.Generator, seed: int) -> SceneSpec:
         cup_rgba=rgba_of(CUP_COLOURS[int(rng.integers(len(CUP_COLOURS)))] * u(0.85, 1.0)),
         floor_texture=int(rng.integers(len(FLOOR_TEXTURES))),
         floor_rgba=rgba_of(floor_rgb),
-        light_dir=tuple(float(v) for v in light_dir),  # type: ignore[arg-type]
+        light_dir=light_dir,
         light_diffuse=u(0.45, 0.95),
         light_ambient=u(0.15, 0.45),
         start_pose=(0.0, float(start_y), float(yaw)),
-        camera_height=u(0.45, 0.52),
-        camera_pitch=math.radians(u(16.0, 22.0)),
-        camera_fovy=u(56.0, 62.0),
+        **camera_mount(u),
     )
 
 
