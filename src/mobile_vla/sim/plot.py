@@ -79,8 +79,12 @@ def plot_trajectories(records: list[dict[str, Any]], out: str | Path, max_scenes
             if rec.get("collision"):
                 ax.plot(ys[-1], xs[-1], "x", color="black", ms=8)
         ax.set_aspect("equal")
-        ax.set_xlim(-1.5, 1.5)
-        ax.set_ylim(-0.3, max(tx + 0.5, 4.0))
+        # Wide enough for every route and obstacle: varied scenes spread well beyond classic's ±1.5 m.
+        points = [p for rec in recs for p in rec["trajectory"]]
+        half = max([1.5, abs(ty) + 0.2] + [abs(p[1]) + 0.2 for p in points]
+                   + [abs(y) + hy + 0.1 for _, y, _, hy in recs[0]["obstacles"]])
+        ax.set_xlim(-half, half)
+        ax.set_ylim(min([-0.3] + [p[0] - 0.2 for p in points]), max([tx + 0.5, 4.0] + [p[0] + 0.2 for p in points]))
         ax.set_title(f"scene {str(key)[-6:]}", fontsize=8)
         ax.tick_params(labelsize=6)
     handles = {h.get_label(): h for ax in axes.flat for h in ax.get_lines() if not h.get_label().startswith("_")}
