@@ -332,3 +332,17 @@ def test_dagger_with_a_real_policy_checkpoint(tmp_path):
     eps = [read_episode(p) for p in list_episodes(out)]
     assert len(eps) == 2 and all(e.attrs["source"] == "dag" for e in eps)
     assert {e.side for e in eps} == {"left", "right"}
+
+
+def test_rollout_panel_shows_every_route_obstacle_and_the_cup():
+    """A route that leaves classic's ±1.5 m frame (varied scenes do) stays inside its panel."""
+    from mobile_vla.sim.plot import view_limits
+
+    recs = [{"trajectory": [[0.0, 0.3, 0.0], [2.5, 2.4, 0.0], [5.6, 1.0, 0.0]], "target_xy": [5.5, -1.7],
+             "obstacles": [[2.5, -1.2, 0.2, 0.4]]}]
+    (left, right), (bottom, top) = view_limits(recs)
+    assert left == -right and right > 2.4  # page x is −y: the route at y = 2.4 m is drawn at −2.4
+    assert right > 1.7 and right > 1.2 + 0.4  # the cup and the obstacle's far edge
+    assert bottom <= 0.0 and top > 5.6
+    classic = [{"trajectory": [[0.0, 0.0, 0.0], [3.0, 0.5, 0.0]], "target_xy": [4.0, 0.1], "obstacles": []}]
+    assert view_limits(classic) == ((-1.5, 1.5), (-0.3, 4.5))

@@ -47,6 +47,19 @@ def load_records(root: str | Path) -> list[dict[str, Any]]:
     return records
 
 
+def view_limits(recs: list[dict[str, Any]]) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Plot limits ``((left, right), (bottom, top))`` of one scene's panel, m, in the top-down frame
+    (page x = −y, page y = x): symmetric sideways and wide enough for every route, obstacle and the
+    cup — ``varied`` scenes spread well beyond the ±1.5 m that suits ``classic`` ones."""
+    points = [p for rec in recs for p in rec["trajectory"]]
+    tx, ty = recs[0]["target_xy"]
+    half = max([1.5, abs(ty) + 0.2] + [abs(p[1]) + 0.2 for p in points]
+               + [abs(y) + hy + 0.1 for _, y, _, hy in recs[0]["obstacles"]])
+    bottom = min([-0.3] + [p[0] - 0.2 for p in points])
+    top = max([tx + 0.5, 4.0] + [p[0] + 0.2 for p in points])
+    return (-half, half), (bottom, top)
+
+
 def plot_trajectories(records: list[dict[str, Any]], out: str | Path, max_scenes: int = 16) -> Path:
     """Draw ``records`` grouped by scene into the PNG ``out``. Returns its path."""
     import matplotlib
@@ -79,12 +92,9 @@ def plot_trajectories(records: list[dict[str, Any]], out: str | Path, max_scenes
             if rec.get("collision"):
                 ax.plot(ys[-1], xs[-1], "x", color="black", ms=8)
         ax.set_aspect("equal")
-        # Wide enough for every route and obstacle: varied scenes spread well beyond classic's ±1.5 m.
-        points = [p for rec in recs for p in rec["trajectory"]]
-        half = max([1.5, abs(ty) + 0.2] + [abs(p[1]) + 0.2 for p in points]
-                   + [abs(y) + hy + 0.1 for _, y, _, hy in recs[0]["obstacles"]])
-        ax.set_xlim(-half, half)
-        ax.set_ylim(min([-0.3] + [p[0] - 0.2 for p in points]), max([tx + 0.5, 4.0] + [p[0] + 0.2 for p in points]))
+        xlim, ylim = view_limits(recs)
+        ax.set_xlim(*xlim)
+        ax.set_ylim(*ylim)
         ax.set_title(f"scene {str(key)[-6:]}", fontsize=8)
         ax.tick_params(labelsize=6)
     handles = {h.get_label(): h for ax in axes.flat for h in ax.get_lines() if not h.get_label().startswith("_")}
