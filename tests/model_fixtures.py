@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from mobile_vla.model.config import ModelConfig
 from mobile_vla.processing.processor import Processor, ProcessorConfig
+from mobile_vla.train.config import load_train_config
 from mobile_vla.vocab.instructions import mirror_instruction
 
+TINY_YAML = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
 LEFT = "Go around the box on the left and reach the cup"
 RIGHT = "Go around the box on the right and reach the cup"
 
@@ -53,3 +57,17 @@ def synthetic_batch(processor: Processor, cfg: ModelConfig, instructions: list[s
         "instruction": list(instructions),
         "episode_id": [f"ep{i}" for i in range(B)],
     }
+
+
+def small_train_overrides(window: int = 4, val_check_interval: int = 2) -> list[str]:
+    """Overrides of ``configs/tiny.yaml`` for a seconds-long CPU run on 56-px files."""
+    return ["model.backbone.image_size=56", "model.backbone.latent_query_num=8", f"model.head.window_size={window}",
+            "model.head.fwd_pred_next_n=3", "model.head.lstm_hidden=32", "model.head.mlp_hidden=32",
+            "data.batch_size=4", "trainer.accelerator=cpu", "trainer.log_every_n_steps=1",
+            f"trainer.val_check_interval={val_check_interval}", "data.val_fraction=0.25"]
+
+
+def small_train_config(episodes: Path, *overrides: str, window: int = 4, val_check_interval: int = 2):
+    """``configs/tiny.yaml`` with :func:`small_train_overrides` on ``episodes``; ``overrides`` come last and win."""
+    return load_train_config(TINY_YAML, [f"data.episodes={episodes}", *small_train_overrides(window, val_check_interval),
+                                         *overrides])

@@ -10,14 +10,10 @@ import torch
 from data_fixtures import write_sim_pair
 from mobile_vla.fingerprint import FingerprintMismatch
 from mobile_vla.policy.checkpoint import LIGHTNING_FILE, WEIGHTS_FILE, read_state
-from mobile_vla.train.config import load_train_config
+from model_fixtures import small_train_config
 
-ROOT = Path(__file__).resolve().parents[1]
-SMALL = ["model.backbone.image_size=56", "model.backbone.latent_query_num=8", "model.head.window_size=2",
-         "model.head.fwd_pred_next_n=3", "model.head.lstm_hidden=32", "model.head.mlp_hidden=32",
-         "data.batch_size=4", "trainer.accelerator=cpu", "trainer.log_every_n_steps=1",
-         "trainer.val_check_interval=3", "data.val_fraction=0.25", "optim.warmup_steps=2",
-         "model.head.dropout=0.2"]  # dropout: the resumed run must also restore the random state
+# dropout: the resumed run must also restore the random state
+SMALL = ["optim.warmup_steps=2", "model.head.dropout=0.2"]
 QUIET = {"enable_progress_bar": False, "enable_model_summary": False}
 
 
@@ -30,7 +26,7 @@ def episodes(tmp_path_factory) -> Path:
 
 
 def config(episodes: Path, *extra: str):
-    return load_train_config(ROOT / "configs" / "tiny.yaml", [f"data.episodes={episodes}", *SMALL, *extra])
+    return small_train_config(episodes, *SMALL, *extra, window=2, val_check_interval=3)
 
 
 def lightning_state(checkpoint: Path) -> dict:

@@ -18,13 +18,10 @@ from mobile_vla.policy.checkpoint import LIGHTNING_FILE, build_model, load_check
 from mobile_vla.train.checkpoint import build_processor
 from mobile_vla.train.config import load_train_config, train_config_from_dict
 from mobile_vla.train.module import parameter_groups, warmup_cosine
-from model_fixtures import LEFT, synthetic_batch
+from model_fixtures import LEFT, small_train_config, small_train_overrides, synthetic_batch
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = ["model.backbone.image_size=56", "model.backbone.latent_query_num=8", "model.head.window_size=4",
-         "model.head.fwd_pred_next_n=3", "model.head.lstm_hidden=32", "model.head.mlp_hidden=32",
-         "data.batch_size=4", "trainer.accelerator=cpu", "trainer.log_every_n_steps=1",
-         "trainer.val_check_interval=2", "data.val_fraction=0.25"]
+SMALL = small_train_overrides()
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +33,7 @@ def episodes(tmp_path_factory) -> Path:
 
 
 def small_config(episodes: Path, *extra: str):
-    return load_train_config(ROOT / "configs" / "tiny.yaml", [f"data.episodes={episodes}", *SMALL, *extra])
+    return small_train_config(episodes, *extra)
 
 
 def test_shipped_configs_load_and_derive_the_processor():
