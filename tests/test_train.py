@@ -32,10 +32,6 @@ def episodes(tmp_path_factory) -> Path:
     return root
 
 
-def small_config(episodes: Path, *extra: str):
-    return small_train_config(episodes, *extra)
-
-
 def test_shipped_configs_load_and_derive_the_processor():
     tiny = load_train_config(ROOT / "configs" / "tiny.yaml")
     assert (tiny.processor.image_size, tiny.processor.num_image_tokens) == (112, 16)
@@ -59,7 +55,7 @@ def test_warmup_cosine_schedule():
 
 
 def test_backbone_gets_its_own_learning_rate(episodes):
-    config = small_config(episodes, "optim.lr=1e-3", "optim.backbone_lr=3e-4")
+    config = small_train_config(episodes, "optim.lr=1e-3", "optim.backbone_lr=3e-4")
     model = build_model(config.model, build_processor(config))
     head, backbone = parameter_groups(model, config.optim)
     assert (head["lr"], backbone["lr"]) == (1e-3, 3e-4)
@@ -72,7 +68,7 @@ def test_backbone_gets_its_own_learning_rate(episodes):
 
 
 def test_checkpoint_round_trip_gives_identical_outputs(tmp_path, episodes):
-    config = small_config(episodes, "model.grounding.direction_aux=true")
+    config = small_train_config(episodes, "model.grounding.direction_aux=true")
     processor = build_processor(config)
     processor.fit_action_stats(torch.randn(50, 3).numpy())
     model = build_model(config.model, processor).eval()
@@ -91,7 +87,7 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path, episodes):
 
 
 def test_load_rejects_mismatched_weights(tmp_path, episodes):
-    config = small_config(episodes)
+    config = small_train_config(episodes)
     processor = build_processor(config)
     processor.fit_action_stats(torch.randn(50, 3).numpy())
     save_checkpoint(tmp_path / "ckpt", build_model(config.model, processor), config, processor)
@@ -106,7 +102,7 @@ def test_fit_writes_checkpoint_then_resume_continues(tmp_path, episodes):
     from mobile_vla.train.api import train
 
     quiet = {"enable_progress_bar": False, "enable_model_summary": False}
-    config = small_config(episodes, "trainer.max_steps=3")
+    config = small_train_config(episodes, "trainer.max_steps=3")
     first = train(config, tmp_path / "run", trainer_kwargs=quiet)
     names = {p.name for p in first.iterdir()}
     assert {"model.safetensors", "config.json", "processor.json", "tokenizer", "trainer_state.json",
@@ -129,7 +125,7 @@ def test_fit_writes_checkpoint_then_resume_continues(tmp_path, episodes):
         assert set(processor.text_ids(canonical_instruction(side))) <= known
     assert not set(processor.text_ids("Steer approach lane")) <= known
 
-    config = small_config(episodes, "trainer.max_steps=5")
+    config = small_train_config(episodes, "trainer.max_steps=5")
     second = train(config, tmp_path / "resumed", resume=first, trainer_kwargs=quiet)
     assert json.loads((second / "trainer_state.json").read_text())["step"] == 5
     assert known <= set(Processor.load(second).config.known_tokens)

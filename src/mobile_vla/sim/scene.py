@@ -187,7 +187,7 @@ def sample_scene(seed: int, num_boxes: int | None = None, orientation: str | Non
     # Far enough behind that the cup stays ≥ 15° inside the 16:9 view on the expert's whole route
     # (at 1.4–1.8 m it sat 40–57° off the heading past the lane, outside a ≈92° view).
     target = (back_x + u(2.2, 2.6), center_y + u(-0.2, 0.2))
-    light_dir = light_direction(u, 0.6)
+    light_dir = light_direction(u, 0.6)  # before the fields below: the draw order fixes every scene
     return SceneSpec(
         seed=int(seed),
         orientation=orient,

@@ -166,7 +166,7 @@ def _draw_varied(rng: np.random.Generator, seed: int) -> SceneSpec:
     )
     back_x = max(b.x + b.half_x for b in boxes)
     target = (back_x + u(*CUP_BEHIND), center_y + u(-CUP_LATERAL, CUP_LATERAL))
-    light_dir = light_direction(u, 0.8)
+    light_dir = light_direction(u, 0.8)  # before the fields below: the draw order fixes every scene
     return SceneSpec(
         seed=int(seed),
         orientation=orient,
