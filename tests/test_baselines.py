@@ -51,6 +51,16 @@ def test_blind_replay_ignores_frames_and_stops_after_the_table():
         blind.reset("Reach the cup")
 
 
+def test_blind_replay_episodes_render_no_frame(monkeypatch):
+    scene = SCENE_PRESETS.get("varied").sample(eval_scene_seed(0, 0))
+    tables = mean_expert_actions(episodes=2, scenes="varied")
+    with World() as world:
+        looked = run_episode(world, scene, canonical_instruction("left"), BlindReplay(tables), beta=0.0, render=True)
+        monkeypatch.setattr(World, "render", lambda self: pytest.fail("rendered a frame nobody looks at"))
+        blind = run_episode(world, scene, canonical_instruction("left"), BlindReplay(tables), beta=0.0, render=False)
+    np.testing.assert_array_equal(blind.poses, looked.poses)  # the same drive: it never looked
+
+
 def test_blank_frames_show_the_controller_one_constant_image():
     seen = []
 

@@ -1,6 +1,7 @@
 """MobileVLAH5Dataset: windows, chunks, colours, real tokens, augmentation, cache and split."""
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -249,6 +250,7 @@ def test_720p_frames_are_cached_and_invalidated(tmp_path, processor, monkeypatch
         raise AssertionError("decoded although the cache is valid")
 
     monkeypatch.setattr(cache_module, "decode_resized", no_decode)
+    cache_module._MEMORY.clear()  # this process's memory would answer first: read the disk entry
     np.testing.assert_array_equal(MobileVLAH5Dataset(tmp_path, processor, window_size=2).frames(0), first)
     monkeypatch.undo()
 
@@ -271,6 +273,44 @@ def test_small_files_and_cache_off_skip_the_disk(tmp_path, processor):
         MobileVLAH5Dataset(tmp_path / "sim", processor).frames(0)[2],
         processor.resize_frame(frame_bgr(2, (112, 112)), "bgr"),
     )
+
+
+def test_decoded_frames_are_shared_by_later_datasets_until_the_file_changes(tmp_path, processor):
+    write_sim_pair(tmp_path, 0)
+    first = MobileVLAH5Dataset(tmp_path, processor).frames(1)
+    assert not first.flags.writeable  # shared: a dataset cannot alter another's pixels
+    # e.g. the next DAgger round over the same files: the very same array, not decoded again
+    assert MobileVLAH5Dataset(tmp_path, processor).frames(1) is first
+    write_sim_episode(tmp_path, 0, "right", num_frames=5)  # the file changes: decoded afresh
+    assert MobileVLAH5Dataset(tmp_path, processor).frames(1).shape[0] == 5
+
+
+def test_frame_memory_drops_the_least_recently_used_beyond_its_budget():
+    memory = cache_module._FrameMemory(budget_bytes=250)
+    a, b, c = (np.zeros(100, np.uint8) for _ in range(3))
+    memory.put("a", a)
+    memory.put("b", b)
+    assert memory.get("a") is a  # now "b" is the least recently used
+    memory.put("c", c)
+    assert memory.get("b") is None and memory.get("a") is a and memory.get("c") is c
+    memory.put("big", np.zeros(300, np.uint8))  # over the whole budget: not kept, nothing dropped
+    assert memory.get("big") is None and memory.get("a") is a
+
+
+def test_labels_are_read_once_per_file_version(tmp_path, monkeypatch):
+    from mobile_vla.data import formats
+
+    left, right = write_sim_pair(tmp_path, 0)
+    reads = []
+    read = formats.read_episode
+    monkeypatch.setattr(formats, "read_episode", lambda p, load_images=True: reads.append(Path(p).name) or read(p, load_images))
+    for _ in range(2):  # e.g. the split, then the dataset, of two DAgger rounds
+        split_episodes([left, right], 0.5)
+        ep = formats.read_labels(left)
+    assert sorted(reads) == sorted([left.name, right.name])
+    assert ep.images is None and not ep.actions.flags.writeable
+    write_sim_episode(tmp_path, 0, "left", num_frames=5)
+    assert formats.read_labels(left).num_frames == 5
 
 
 # ---------------------------------------------------------------- split

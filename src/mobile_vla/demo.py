@@ -398,7 +398,7 @@ def _publish(src: Path, dst: Path) -> None:
 def _train_windows(train_cfg, policy, folders: list[Path]) -> int:
     """Training windows of the episodes in ``folders`` (the split is stable as rounds add data)."""
     from mobile_vla.data.dataset import resolve_episodes
-    from mobile_vla.data.formats import read_episode
+    from mobile_vla.data.formats import read_labels
     from mobile_vla.data.split import split_episodes
 
     paths = sorted(p for folder in folders for p in resolve_episodes(folder))
@@ -406,7 +406,7 @@ def _train_windows(train_cfg, policy, folders: list[Path]) -> int:
     w, stride = policy.window_size, train_cfg.data.window_stride
     total = 0
     for path in train_paths:
-        t = read_episode(path, load_images=False).num_frames
+        t = read_labels(path).num_frames
         total += max(0, math.floor((t - w) / stride)) + 1
     return total
 

@@ -1,7 +1,10 @@
 """Resized frames of an episode, decoded once; for large (e.g. 720p) files, cached on disk.
 
 A raw 720p episode is ~50 MB of gzip frames; decoding and resizing it costs far more than a
-training step. The first load writes the resized frames next to the data::
+training step. Decoded episodes stay in this process's memory (least recently used first out,
+within a 2 GiB budget), so datasets built again over the same files (the demo's DAgger rounds)
+do not decode them again. The first load of a large file also writes the resized frames next to
+the data::
 
     <episode dir>/.mobile_vla_cache/<stem>.<transform_id>.<source key>.npy   (T, S, S, 3) uint8 RGB
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,6 +41,14 @@ def source_key(path: Path) -> str:
     """A short hash of the file's size and modification time (changes when the file does)."""
     st = path.stat()
     return hashlib.sha1(f"{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
+
+
+def file_version(path: Path) -> tuple[str, int, int, int]:
+    """What identifies one version of a file in this process's memory: path, size, modification
+    time and inode (an atomic rewrite, tmp file then rename, gets a new inode even within the
+    file system's timestamp granularity)."""
+    st = path.stat()
+    return str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino
 
 
 def cache_path(path: Path, transform_id: str) -> Path:
@@ -89,8 +101,20 @@ def load_resized_frames(
         decode: reads and transforms every frame of ``path`` (default: an HDF5 episode file).
     """
     path = Path(path)
-    # A locator inside a dataset directory (e.g. LeRobot's) is no file of its own to key a cache on.
-    if not (use_disk and needs_disk_cache(image_shape, image_size) and path.is_file()):
+    if not path.is_file():  # a locator inside a dataset directory (e.g. LeRobot's): no file to key on
+        return decode(path, transform)
+    key = (*file_version(path), transform_id)
+    frames = _MEMORY.get(key)
+    if frames is None:
+        frames = _load_file(path, transform, transform_id, image_shape, image_size, use_disk, decode)
+        frames.setflags(write=False)  # shared by every dataset that reads this file
+        _MEMORY.put(key, frames)
+    return frames
+
+
+def _load_file(path: Path, transform: FrameTransform, transform_id: str, image_shape: tuple[int, ...],
+               image_size: int, use_disk: bool, decode: Callable[[Path, FrameTransform], np.ndarray]) -> np.ndarray:
+    if not (use_disk and needs_disk_cache(image_shape, image_size)):
         return decode(path, transform)
     target = cache_path(path, transform_id)
     if target.is_file():
@@ -104,6 +128,43 @@ def load_resized_frames(
     frames = decode(path, transform)
     _write_atomic(target, frames, stale_pattern=f"{path.stem}.{transform_id}.*.npy")
     return frames
+
+
+class _FrameMemory:
+    """Recently decoded episodes in memory, least recently used dropped first, within a byte budget.
+
+    The demo's DAgger rounds build a new dataset over every earlier round's files; without this
+    each round decoded them all again.
+    """
+
+    def __init__(self, budget_bytes: int):
+        self.budget_bytes = budget_bytes
+        self._entries: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, key: tuple) -> np.ndarray | None:
+        frames = self._entries.get(key)
+        if frames is not None:
+            self._entries.move_to_end(key)
+        return frames
+
+    def put(self, key: tuple, frames: np.ndarray) -> None:
+        if frames.nbytes > self.budget_bytes:
+            return
+        old = self._entries.pop(key, None)
+        self._bytes += frames.nbytes - (old.nbytes if old is not None else 0)
+        self._entries[key] = frames
+        while self._bytes > self.budget_bytes:
+            _, dropped = self._entries.popitem(last=False)
+            self._bytes -= dropped.nbytes
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._bytes = 0
+
+
+# 2 GiB: the demo's largest round (1440 simulator episodes at 112 px) needs under 1 GiB.
+_MEMORY = _FrameMemory(2 << 30)
 
 
 def _write_atomic(target: Path, frames: np.ndarray, stale_pattern: str) -> None:

@@ -40,7 +40,7 @@ from torch.utils.data import Dataset
 
 from mobile_vla.data.augment import color_jitter, mirror_actions, mirror_frames, mirror_labels
 from mobile_vla.data.cache import load_resized_frames
-from mobile_vla.data.formats import decode_frames, list_episodes, read_episode
+from mobile_vla.data.formats import decode_frames, list_episodes, read_labels
 from mobile_vla.data.odometry import episode_odometry
 from mobile_vla.data.scene_labels import mirror_scene, scene_labels
 from mobile_vla.errors import MobileVLAError
@@ -94,7 +94,7 @@ def read_records(paths: Sequence[Path], sources: Sequence[str] | None = None) ->
     """
     records = []
     for i, path in enumerate(paths):
-        ep = read_episode(path, load_images=False)
+        ep = read_labels(path)
         records.append(
             EpisodeRecord(
                 path=path,

@@ -10,6 +10,7 @@ owns it. The ``hdf5`` format is the robot's file layout (:mod:`mobile_vla.data.e
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -60,6 +61,33 @@ def format_of(locator: str | os.PathLike) -> EpisodeFormat:
 def read_episode(locator: str | os.PathLike, load_images: bool = True) -> Episode:
     """Read and validate one episode with the format that owns it (errors name the file and key)."""
     return format_of(locator).read(Path(locator), load_images)
+
+
+def read_labels(locator: str | os.PathLike) -> Episode:
+    """``read_episode(locator, load_images=False)``, remembered per file version.
+
+    Training reads every episode's labels to split the data and again to build its windows, and
+    the demo's DAgger rounds re-read every earlier round's files: a few milliseconds of HDF5
+    attribute reading per file that added up to a minute per demo. A file is read once per
+    version (:func:`mobile_vla.data.cache.file_version`); a locator that is no file of its own
+    (inside a dataset directory) is read every time.
+
+    The episode is shared between callers: its arrays are read-only; do not modify it.
+    """
+    path = Path(locator)
+    if not path.is_file():
+        return read_episode(path, load_images=False)
+    ep = _read_labels_version(cache.file_version(path))
+    return ep if ep.path == path else dataclasses.replace(ep, path=path)  # as the caller named it
+
+
+@functools.lru_cache(maxsize=1 << 16)  # labels only: a few kB per episode
+def _read_labels_version(version: tuple[str, int, int, int]) -> Episode:
+    ep = read_episode(version[0], load_images=False)
+    for value in (ep.actions, ep.counterfactual_actions, *ep.attrs.values()):
+        if isinstance(value, np.ndarray):
+            value.setflags(write=False)
+    return ep
 
 
 def decode_frames(locator: str | os.PathLike, transform: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:

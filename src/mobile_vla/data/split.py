@@ -19,12 +19,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from mobile_vla.data.formats import read_episode
+from mobile_vla.data.formats import read_labels
 from mobile_vla.errors import MobileVLAError
 
 
 def _group_and_side(path: Path) -> tuple[str, str]:
-    ep = read_episode(path, load_images=False)
+    ep = read_labels(path)
     scene = ep.attrs.get("scene_id")
     # the file name, not its absolute path: the split must not depend on where the data lives
     group = f"scene:{scene}" if scene not in (None, "") else f"file:{path.name}"

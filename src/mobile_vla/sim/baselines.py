@@ -60,6 +60,8 @@ def mean_expert_actions(episodes: int = BLIND_EPISODES, seed: int = 0, task: str
 class BlindReplay:
     """The image-blind controller: replays the per-side mean expert action by step index."""
 
+    needs_frames = False  # run_episode need not render for it
+
     def __init__(self, tables: dict[str, np.ndarray]):
         missing = [side for side in SIDES if side not in tables]
         if missing:

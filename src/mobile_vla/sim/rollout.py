@@ -28,6 +28,9 @@ from mobile_vla.vocab.instructions import other_side, side_of
 
 
 class Controller(Protocol):
+    """Drives an episode. A controller whose ``needs_frames`` attribute is False (default: True)
+    is not shown the camera: ``act`` then gets ``None`` and no frame is rendered for it."""
+
     def reset(self, instruction: str) -> None: ...
 
     def act(self, obs_image_rgb: np.ndarray) -> np.ndarray: ...
@@ -105,7 +108,7 @@ def run_episode(
         beta: probability of executing the expert's action at a step when a controller is given.
         noise: perturb executed expert actions (labels stay clean).
         rng: randomness for noise and mixing (default: seeded from the scene).
-        render: record frames (always rendered when a controller needs them).
+        render: record frames (always rendered for a controller, unless its ``needs_frames`` is False).
         task: whose expert labels the states and whose judge ends the episode (default: the cup task).
     """
     spec = task or TASKS.get(DEFAULT_TASK)
@@ -115,11 +118,12 @@ def run_episode(
     judge = spec.judge(world, success_radius, max_steps, side=side)
     if controller is not None:
         controller.reset(instruction)
+    looks = controller is not None and getattr(controller, "needs_frames", True)
     frames, executed, labels, counterfactual, by_expert = [], [], [], [], []
     outcome = None
     while outcome is None or not outcome.done:
         pose = world.pose
-        frame = world.render() if (render or controller is not None) else None
+        frame = world.render() if (render or looks) else None
         label = spec.expert(scene, pose, side or nearer_side(scene, pose), expert)
         cf = spec.expert(scene, pose, other_side(side), expert) if side else np.zeros(3, np.float32)
         policy_action = clip_action(controller.act(frame)) if controller is not None else None
