@@ -186,6 +186,21 @@ def test_korean_sides_and_unseen_korean_get_distinct_known_tokens(processor):
     assert unseen and processor.unk_id not in unseen  # byte-level: nothing is unknown
 
 
+def test_text_ids_are_remembered_per_text_and_equal_the_tokenizers():
+    from mobile_vla.processing.processor import Processor, ProcessorConfig
+
+    processor = Processor(ProcessorConfig())
+    text = robot_korean_instruction("left")
+    expected = processor.tokenizer(processor.config.prompt_prefix + text, add_special_tokens=False)["input_ids"]
+    calls = []
+    tokenizer = processor.tokenizer
+    processor.tokenizer = lambda *a, **k: calls.append(a) or tokenizer(*a, **k)
+    first = processor.text_ids(text)
+    first.append(-1)  # a caller's list is its own: the remembered ids stay intact
+    assert processor.text_ids(text) == expected and len(calls) == 1
+    assert processor.text_ids("Reach the cup") != expected and len(calls) == 2
+
+
 # -- instruction noise ------------------------------------------------------------------------
 def test_filler_words_are_new_to_every_heldout_template_and_name_nothing():
     from mobile_vla.vocab.noise import FILLER_WORDS

@@ -202,3 +202,26 @@ def test_sentence_encoder_grounding():
     emb = model.encode_instruction(tokens, [LEFT, RIGHT, "Steer left of the obstacle and approach the cup"])
     assert emb.shape == (3, 384)
     assert (emb[0] - emb[1]).abs().max() > 1e-3
+
+
+def test_validation_reads_its_grounding_pairs_from_the_losses_outputs():
+    import numpy as np
+
+    from mobile_vla.eval.offline import paired_arrays, paired_outputs
+    from mobile_vla.vocab.scene import SCENE_LABELS
+
+    model, processor, cfg = build(small_model_config(counterfactual=True))
+    processor.fit_action_stats(np.random.default_rng(0).uniform(-0.8, 0.8, (64, 3)))
+    batch = synthetic_batch(processor, cfg, [LEFT, RIGHT])
+    B, W = batch["frame_mask"].shape
+    batch["scene"] = torch.rand(B, W, len(SCENE_LABELS))
+    batch["scene_mask"] = torch.ones(B, W, dtype=torch.bool)
+    model.eval()
+    with torch.no_grad():
+        _, out = model.compute_losses(batch)
+    assert out.mirror is not None
+    reused, direct = paired_arrays(processor, batch, out, out.mirror), paired_outputs(model, processor, batch)
+    assert reused.keys() == direct.keys()
+    for key in ("pred", "pred_mirror", "context_mirror"):
+        np.testing.assert_allclose(reused[key], direct[key], atol=1e-5, err_msg=key)
+    assert not np.allclose(reused["pred"], reused["pred_mirror"])  # the mirror is another instruction's output

@@ -62,24 +62,33 @@ def paired_outputs(model, processor, batch: dict, flipped: bool = False) -> dict
     out = model(pix, tokens, frame_mask, instructions, latents=latents, **state)
     out_cf = model(pix, cf_tokens, frame_mask, [mirror_instruction(s) for s in instructions], latents=latents,
                    **state)
-    valid = batch[keys.FRAME_MASK].bool()
-
-    def phys(x: torch.Tensor) -> np.ndarray:
-        return processor.unnormalize_actions(x.float().cpu())[valid].numpy()
-
-    names = {i: side for side, i in DIRECTION_IDS.items()}
-    side = np.array([names.get(int(d), "none") for d in batch[keys.DIRECTION]])  # (B,)
-    per_frame = lambda x: np.repeat(np.asarray(x)[:, None], valid.shape[1], axis=1)[valid.numpy()]  # noqa: E731
-    extra = {"side": per_frame(side)}
-    if keys.SOURCE in batch:
-        extra["source"] = per_frame(batch[keys.SOURCE])
+    extra = {}
     if flipped:  # the mirrored world: flipped frames, mirrored instruction, mirrored odometry
         mirrored = dict(state)
         if "odometry" in state:
             mirrored["odometry"] = state["odometry"] * state["odometry"].new_tensor([1.0, -1.0])
         out_flip = model(pix.flip(-1), cf_tokens, frame_mask, [mirror_instruction(s) for s in instructions],
                          **mirrored)
-        extra["pred_flipped_mirror"] = phys(out_flip.actions)
+        extra["pred_flipped_mirror"] = out_flip.actions
+    return paired_arrays(processor, batch, out, out_cf, extra)
+
+
+def paired_arrays(processor, batch: dict, out, out_cf, extra_actions: dict | None = None) -> dict[str, np.ndarray]:
+    """:func:`paired_outputs`'s arrays from outputs already computed: ``out`` and ``out_cf``
+    (:class:`~mobile_vla.model.vla.VLAOutput`) under the batch's instruction and its mirror
+    (e.g. by the validation losses); ``extra_actions``: more normalised actions ``(B, W, N, D)``
+    to return in m/s, by name."""
+    valid = batch[keys.FRAME_MASK].bool()
+
+    def phys(x: torch.Tensor) -> np.ndarray:
+        return processor.unnormalize_actions(x.detach().float().cpu())[valid].numpy()
+
+    names = {i: side for side, i in DIRECTION_IDS.items()}
+    side = np.array([names.get(int(d), "none") for d in batch[keys.DIRECTION]])  # (B,)
+    per_frame = lambda x: np.repeat(np.asarray(x)[:, None], valid.shape[1], axis=1)[valid.numpy()]  # noqa: E731
+    extra = {"side": per_frame(side), **{k: phys(v) for k, v in (extra_actions or {}).items()}}
+    if keys.SOURCE in batch:
+        extra["source"] = per_frame(batch[keys.SOURCE])
     return {
         **extra,
         "pred": phys(out.actions),
@@ -88,8 +97,8 @@ def paired_outputs(model, processor, batch: dict, flipped: bool = False) -> dict
         "target_mirror": phys(batch[keys.CF_ACTIONS]),
         "mask": batch[keys.ACTION_MASK][valid].bool().numpy(),
         "mask_mirror": (batch[keys.ACTION_MASK] & batch[keys.CF_ACTION_MASK])[valid].bool().numpy(),
-        "context": out.context.float().cpu()[valid].numpy(),
-        "context_mirror": out_cf.context.float().cpu()[valid].numpy(),
+        "context": out.context.detach().float().cpu()[valid].numpy(),
+        "context_mirror": out_cf.context.detach().float().cpu()[valid].numpy(),
         "phase": _phase(batch)[valid.numpy()],
     }
 

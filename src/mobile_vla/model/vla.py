@@ -36,6 +36,8 @@ class VLAOutput:
     fused: torch.Tensor  # (B, W, F) what the head's LSTM consumes
     head_output: torch.Tensor | None = None  # the action head's raw output, e.g. class logits (B, W, N, 9)
     direction_logits: torch.Tensor | None = None  # (B, W, 3)
+    # compute_losses: the same frames under the mirrored instruction, when its losses needed them
+    mirror: VLAOutput | None = None
 
 
 def batch_tokens(batch: dict, prefix: str = "") -> Tokens:
@@ -204,7 +206,8 @@ class MobileVLA(nn.Module):
 
     # ------------------------------------------------------------------ losses
     def compute_losses(self, batch: dict) -> tuple[dict[str, torch.Tensor], VLAOutput]:
-        """Named losses (``loss`` is the weighted total) and the output under the batch's instruction."""
+        """Named losses (``loss`` is the weighted total) and the output under the batch's instruction
+        (its ``mirror``: under the mirrored instruction, when the counterfactual or contrastive loss is on)."""
         g = self.config.grounding
         pix = batch[keys.PIXEL_VALUES]
         B, W = pix.shape[:2]
@@ -253,6 +256,8 @@ class MobileVLA(nn.Module):
                 )
                 total = total + g.contrastive_weight * losses["loss_contrastive"]
         losses["loss"] = total
+        if paired:
+            out.mirror = out_cf
         return losses, out
 
     def _counterfactual_mask(self, batch: dict) -> torch.Tensor:

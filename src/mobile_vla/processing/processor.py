@@ -41,6 +41,7 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 PROCESSOR_FILE = "processor.json"
 TOKENIZER_DIR = "tokenizer"
+_TEXT_IDS_MEMO = 1 << 16  # remembered texts per processor (filler edits of the training sentences: a few thousand)
 
 
 @dataclasses.dataclass
@@ -109,6 +110,7 @@ class Processor:
             raise MobileVLAError(f"processor.unseen_tokens: expected one of {list(UNSEEN_TOKENS)}, "
                                  f"got {config.unseen_tokens!r}")
         self._known = set(config.known_tokens) if config.known_tokens is not None else None
+        self._text_ids: dict[str, tuple[int, ...]] = {}
         self._mean = np.asarray(config.image_mean, np.float32).reshape(3, 1, 1)
         self._std = np.asarray(config.image_std, np.float32).reshape(3, 1, 1)
 
@@ -223,8 +225,18 @@ class Processor:
         }
 
     def text_ids(self, text: str) -> list[int]:
-        """The prompt and ``text`` as token ids ``(n,)``, before truncation or dropping."""
-        return self.tokenizer(self.config.prompt_prefix + text.strip(), add_special_tokens=False)["input_ids"]
+        """The prompt and ``text`` as token ids ``(n,)``, before truncation or dropping.
+
+        Remembered per text: training asks again for every item whose instruction is a filler
+        edit, and a tokenizer call costs more than the rest of the item's labels.
+        """
+        ids = self._text_ids.get(text)
+        if ids is None:
+            if len(self._text_ids) >= _TEXT_IDS_MEMO:
+                self._text_ids.clear()
+            ids = self._text_ids[text] = tuple(
+                self.tokenizer(self.config.prompt_prefix + text.strip(), add_special_tokens=False)["input_ids"])
+        return list(ids)
 
     def fit_vocabulary(self, instructions: Iterable[str]) -> bool:
         """Add every token of ``instructions`` (prompt included) to ``known_tokens``.

@@ -10,7 +10,13 @@ import numpy as np
 import torch
 
 from mobile_vla.data.sources import parse_sources
-from mobile_vla.eval.offline import grounding_from_paired, paired_outputs, select_frames, source_metrics
+from mobile_vla.eval.offline import (
+    grounding_from_paired,
+    paired_arrays,
+    paired_outputs,
+    select_frames,
+    source_metrics,
+)
 from mobile_vla.model.vla import MobileVLA, VLAOutput
 from mobile_vla.processing.processor import Processor
 from mobile_vla.train.config import OptimConfig, TrainConfig
@@ -104,7 +110,9 @@ class MobileVLAModule(L.LightningModule):
         self._val_sums += torch.stack(velocity_errors(out, batch, self.processor))
         # The grounding diagnostic needs counterfactual labels; per-source figures need every batch.
         if self._per_source or bool(batch[keys.CF_ACTION_MASK].any()):
-            self._val_pairs.append(paired_outputs(self.model, self.processor, batch))
+            # The losses already predicted the mirrored instruction when a paired loss is on.
+            self._val_pairs.append(paired_outputs(self.model, self.processor, batch) if out.mirror is None
+                                   else paired_arrays(self.processor, batch, out, out.mirror))
 
     def on_validation_epoch_end(self) -> None:
         # True RMSE over the whole validation set (summed over processes), not a mean of batch RMSEs.
