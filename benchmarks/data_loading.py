@@ -38,7 +38,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from data_fixtures import tiny_processor, write_real_episode, write_sim_episode  # noqa: E402
-from mobile_vla.data.cache import CACHE_DIR  # noqa: E402
+from mobile_vla.data.cache import CACHE_DIR, forget_decoded  # noqa: E402
 from mobile_vla.data.dataset import MobileVLAH5Dataset  # noqa: E402
 
 W, N, BATCH = 8, 10, 8
@@ -73,6 +73,7 @@ def measure(folder: Path, processor) -> dict:
     ds = MobileVLAH5Dataset(folder, processor, window_size=W, fwd_pred_next_n=N, mirror_prob=0.5)
     cold = epoch(ds)
     in_memory = epoch(ds, seed=1)
+    forget_decoded()  # a new run: nothing decoded in memory, the disk entries present
     disk_cached = epoch(MobileVLAH5Dataset(folder, processor, window_size=W, fwd_pred_next_n=N, mirror_prob=0.5))
     return {
         "episodes": len(ds.records),

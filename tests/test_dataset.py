@@ -1,6 +1,7 @@
 """MobileVLAH5Dataset: windows, chunks, colours, real tokens, augmentation, cache and split."""
 
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -250,7 +251,7 @@ def test_720p_frames_are_cached_and_invalidated(tmp_path, processor, monkeypatch
         raise AssertionError("decoded although the cache is valid")
 
     monkeypatch.setattr(cache_module, "decode_resized", no_decode)
-    cache_module._MEMORY.clear()  # this process's memory would answer first: read the disk entry
+    cache_module.forget_decoded()  # this process's memory would answer first: read the disk entry
     np.testing.assert_array_equal(MobileVLAH5Dataset(tmp_path, processor, window_size=2).frames(0), first)
     monkeypatch.undo()
 
@@ -280,7 +281,11 @@ def test_decoded_frames_are_shared_by_later_datasets_until_the_file_changes(tmp_
     first = MobileVLAH5Dataset(tmp_path, processor).frames(1)
     assert not first.flags.writeable  # shared: a dataset cannot alter another's pixels
     # e.g. the next DAgger round over the same files: the very same array, not decoded again
-    assert MobileVLAH5Dataset(tmp_path, processor).frames(1) is first
+    again = MobileVLAH5Dataset(tmp_path, processor)
+    assert again.frames(1) is first
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch refuses to wrap read-only arrays quietly
+        assert torch.equal(again[len(again) - 1]["pixel_values"][-1], processor.normalize_resized(first[-1].copy()))
     write_sim_episode(tmp_path, 0, "right", num_frames=5)  # the file changes: decoded afresh
     assert MobileVLAH5Dataset(tmp_path, processor).frames(1).shape[0] == 5
 

@@ -167,6 +167,11 @@ class _FrameMemory:
 _MEMORY = _FrameMemory(2 << 30)
 
 
+def forget_decoded() -> None:
+    """Drop every decoded episode this process remembers (to free memory, or to time the disk)."""
+    _MEMORY.clear()
+
+
 def _write_atomic(target: Path, frames: np.ndarray, stale_pattern: str) -> None:
     """Write ``frames`` to ``target`` via a temporary file; drop stale entries matching the pattern.
 

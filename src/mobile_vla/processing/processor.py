@@ -149,7 +149,10 @@ class Processor:
 
         # One fused scale/shift on a contiguous channels-first copy: ~5x faster than
         # (x / 255 - mean) / std on the permuted view, and the result is contiguous.
-        x = torch.from_numpy(np.ascontiguousarray(rgb)).movedim(-1, -3).contiguous().float()
+        rgb = np.ascontiguousarray(rgb)
+        if not rgb.flags.writeable:  # shared decoded frames (data/cache.py): torch wraps writable arrays only
+            rgb = rgb.copy()
+        x = torch.from_numpy(rgb).movedim(-1, -3).contiguous().float()
         scale = torch.from_numpy(1.0 / (255.0 * self._std))
         shift = torch.from_numpy(-self._mean / self._std)
         return x.mul_(scale).add_(shift)
