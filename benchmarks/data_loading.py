@@ -30,33 +30,19 @@ import platform
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from clock import Clock  # noqa: E402
 from data_fixtures import tiny_processor, write_real_episode, write_sim_episode  # noqa: E402
 from mobile_vla.data.cache import CACHE_DIR, forget_decoded  # noqa: E402
 from mobile_vla.data.dataset import MobileVLAH5Dataset  # noqa: E402
 
 W, N, BATCH = 8, 10, 8
 DOC_TRAINING_WINDOWS_PER_S = 250 / W  # environment.md: ≈250 frames/s forward+backward
-
-
-class Clock:
-    """Wall time and this process's CPU time (the latter is robust to other jobs on a shared CPU)."""
-
-    def __enter__(self) -> Clock:
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
-
-    def rates(self, n: int) -> dict:
-        return {"wall": round(n / self.wall, 1), "per_cpu_s": round(n / self.cpu, 1)}
 
 
 def epoch(ds: MobileVLAH5Dataset, seed: int = 0) -> dict:

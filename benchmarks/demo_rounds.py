@@ -29,22 +29,11 @@ import logging
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
-
-
-class Clock:
-    def __enter__(self):
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc):
-        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
-
-    def figures(self, per: int = 1) -> dict:
-        return {"wall_s": round(self.wall / per, 4), "cpu_s": round(self.cpu / per, 4)}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from clock import Clock  # noqa: E402
 
 
 def round_setup(demo: Path) -> dict:
