@@ -9,7 +9,7 @@ resumes after the first training::
     python scripts/fork_demo.py outputs/demo outputs/r4_s0 dagger_rounds=4 dagger_steps=200
     mobile-vla demo --seed 0 --out outputs/r4_s0 dagger_rounds=4 dagger_steps=200
 
-When the new settings change nothing any training round reads either (``select_episodes``,
+When the new settings change nothing any training round reads either (``select_episodes``, ``average_rounds``,
 ``heldout_scenes``), every round's data and checkpoint are copied too, and the demo resumes at
 the checkpoint selection and evaluation.
 
@@ -30,7 +30,7 @@ from mobile_vla.demo import DemoConfig, demo_fingerprint, load_demo_config
 from mobile_vla.jsonio import write_json
 
 # Settings no training round reads: with only these changed, every round is copied.
-AFTER_ROUNDS = ("select_episodes", "heldout_scenes")
+AFTER_ROUNDS = ("select_episodes", "average_rounds", "heldout_scenes")
 # Settings the collection and the first training do not read.
 AFTER_TRAIN_0 = ("dagger_rounds", "dagger_scenes", "dagger_beta", "dagger_steps", "dagger_strategy",
                  "dagger_recent_weight", *AFTER_ROUNDS)

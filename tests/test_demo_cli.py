@@ -33,10 +33,19 @@ def test_dagger_recent_weight_must_be_positive():
 
 
 def test_select_episodes_counts_validation_episodes():
-    assert load_demo_config([]).select_episodes == 40
-    assert load_demo_config(["select_episodes=0"]).select_episodes == 0  # the last round's, unchecked
+    assert load_demo_config([]).select_episodes == 0  # the default averages the rounds instead
+    assert load_demo_config(["select_episodes=40", "average_rounds=1"]).select_episodes == 40
     with pytest.raises(ConfigError, match=r"demo\.select_episodes=-1"):
         load_demo_config(["select_episodes=-1"])
+
+
+def test_average_rounds_and_selection_are_two_ways_to_publish():
+    assert load_demo_config([]).average_rounds == 5  # the first training and the four DAgger rounds
+    assert load_demo_config(["average_rounds=1"]).average_rounds == 1  # the last round's alone
+    with pytest.raises(ConfigError, match=r"demo\.average_rounds=0: expected a number of rounds >= 1"):
+        load_demo_config(["average_rounds=0"])
+    with pytest.raises(ConfigError, match=r"select_episodes=40 picks one .* average_rounds=5 averages several"):
+        load_demo_config(["select_episodes=40"])
 
 
 def test_selection_keeps_each_rounds_figures_so_a_resume_does_not_measure_again(tmp_path, monkeypatch):
@@ -56,7 +65,7 @@ def test_selection_keeps_each_rounds_figures_so_a_resume_does_not_measure_again(
     checkpoints = [tmp_path / f"round_{r}" for r in range(3)]
     for c in checkpoints:
         c.mkdir()
-    cfg, memo = load_demo_config([]), tmp_path / "selection_rounds.json"
+    cfg, memo = load_demo_config(["select_episodes=40", "average_rounds=1"]), tmp_path / "selection_rounds.json"
     presets = {"cup": "varied"}
     best, first = select_checkpoint(checkpoints[:2], cfg, presets, memo)  # interrupted after two rounds
     assert best == checkpoints[1] and measured == ["round_0", "round_1"]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from mobile_vla.cli import main
 from model_fixtures import LEFT, RIGHT
@@ -143,7 +144,7 @@ def test_demo_smoke(tmp_path, capsys):
     out = tmp_path / "demo"
     overrides = ["num_scenes=3", "heldout_scenes=2", "workers=1", "train_steps=3", "dagger_rounds=1", "dagger_scenes=2",
                  "dagger_steps=2", "eval_episodes=2", "heldout_episodes=2", "expert.clearance=0.35", "family_episodes=2",
-                 "dagger_strategy=ensemble", "select_episodes=2", "train_overrides=[" + ",".join(TINY) + ",data.val_fraction=0.34]"]
+                 "dagger_strategy=ensemble", "train_overrides=[" + ",".join(TINY) + ",data.val_fraction=0.34]"]
     report = _json(capsys, ["demo", "--out", str(out), "--seed", "5", "--json", *overrides])
     for key in ("success_left", "success_right", "blind_success_left", "blind_success_right", "collision_rate",
                 "flip_divergence_ratio", "side_agreement", "train_windows", "wall_minutes"):
@@ -152,9 +153,14 @@ def test_demo_smoke(tmp_path, capsys):
     assert report["train_windows"] > 0 and report["wall_minutes"] > 0
     full = json.loads((out / "report.json").read_text())
     assert full["config"]["expert"]["clearance"] == 0.35
-    assert [r["round"] for r in full["selection"]["rounds"]] == [0, 1]  # the published one is chosen on validation
-    # the report describes the published checkpoint: 3 steps, plus 2 if DAgger's round 1 was chosen
-    assert full["train_steps"] == 3 + 2 * full["selection"]["selected_round"]
+    # the published checkpoint averages both rounds' weights (the default; selection: the fork test)
+    assert full["selection"] is None and full["average"] == {"rounds": [0, 1]} and full["train_steps"] == 3 + 2
+    from safetensors.torch import load_file
+
+    rounds = [load_file(str(out / f"train_{r}" / "checkpoint" / "model.safetensors")) for r in (0, 1)]
+    published = load_file(str(out / "checkpoint" / "model.safetensors"))
+    key = next(k for k, v in published.items() if v.is_floating_point() and not torch.equal(rounds[0][k], rounds[1][k]))
+    torch.testing.assert_close(published[key], (rounds[0][key] + rounds[1][key]) / 2)
     assert full["scenes"] == "varied" and len(full["eval_scene_seeds"]) == 1
     assert full["closed_loop_blind"]["left"]["episodes"] == 1 and full["closed_loop_blind"]["right"]["episodes"] == 1
     from mobile_vla.demo import summary_table
@@ -181,7 +187,7 @@ def test_demo_smoke(tmp_path, capsys):
 def test_demo_two_tasks_smoke(tmp_path, capsys):
     out = tmp_path / "demo"
     overrides = ["num_scenes=2", "heldout_scenes=1", "workers=1", "train_steps=2", "dagger_rounds=0", "eval_episodes=2",
-                 "heldout_episodes=0", "family_episodes=2", "mixed_episodes=2", "select_episodes=2",
+                 "heldout_episodes=0", "family_episodes=2", "mixed_episodes=2", "select_episodes=2", "average_rounds=1",
                  "train_overrides=[" + ",".join(TINY) + ",data.val_fraction=0.25]"]
     _json(capsys, ["demo", "--out", str(out), "--tasks", "cup,basket", "--json", *overrides])
     full = json.loads((out / "report.json").read_text())
@@ -238,10 +244,10 @@ def test_fork_demo_resumes_after_the_first_training(tmp_path, capsys):
     assert [(s["name"], s["weight"]) for s in sources] == [("sim", 4.0), ("dagger_1", 2.0), ("dagger_2", 6.0)]
     # Choosing among the rounds' checkpoints changes no training: every round is copied and reused.
     chosen = tmp_path / "chosen"
-    assert fork_demo.main([str(dst), str(chosen), *base[:-2], *rounds, "select_episodes=2", base[-1]]) == 0
+    assert fork_demo.main([str(dst), str(chosen), *base[:-2], *rounds, "select_episodes=2", "average_rounds=1", base[-1]]) == 0
     assert "every round" in capsys.readouterr().out
     trained = {r: (chosen / f"train_{r}" / "checkpoint" / "model.safetensors").stat().st_mtime_ns for r in range(3)}
-    _json(capsys, ["demo", "--out", str(chosen), "--seed", "4", "--json", *base[:-2], *rounds, "select_episodes=2", base[-1]])
+    _json(capsys, ["demo", "--out", str(chosen), "--seed", "4", "--json", *base[:-2], *rounds, "select_episodes=2", "average_rounds=1", base[-1]])
     assert {r: (chosen / f"train_{r}" / "checkpoint" / "model.safetensors").stat().st_mtime_ns
             for r in range(3)} == trained
     selection = json.loads((chosen / "report.json").read_text())["selection"]

@@ -209,3 +209,35 @@ def test_controller_tells_the_session_what_it_executed(tmp_path):
     for f in [*frames(4, seed=6), frames(1, seed=7)[0]]:
         uncorrected.step(f)
     assert np.abs(uncorrected.window_odometry()[-1] - driven).max() > 1e-4
+
+
+def test_averaged_checkpoint_holds_the_mean_weights_and_acts_between(tmp_path):
+    """Two checkpoints of one model and processor average weight by weight into a loadable
+    checkpoint that names its sources; checkpoints of different processors are refused."""
+    from safetensors.torch import load_file
+
+    from mobile_vla.errors import MobileVLAError
+    from mobile_vla.policy.checkpoint import average_checkpoints, read_state
+
+    cfg = small_train_config(1)
+    a = init_checkpoint(tmp_path / "a" / "checkpoint", cfg, seed=0)
+    b = init_checkpoint(tmp_path / "b" / "checkpoint", cfg, seed=1)
+    mean = average_checkpoints([a, b], tmp_path / "mean" / "checkpoint")
+    wa, wb, wm = (load_file(str(d / "model.safetensors")) for d in (a, b, mean))
+    floats = [k for k, v in wm.items() if v.is_floating_point()]
+    assert any(not torch.equal(wa[k], wb[k]) for k in floats)  # the seeds gave two different models
+    for k in floats:
+        torch.testing.assert_close(wm[k], (wa[k] + wb[k]) / 2)
+    assert read_state(mean)["averaged_from"] == [str(a), str(b)]
+    frame = frames(1, seed=3)[0]
+    acts = [Policy.from_checkpoint(d).new_session(LEFT).step(frame) for d in (a, b, mean)]
+    assert np.abs(acts[2] - acts[0]).max() > 1e-6 and np.abs(acts[2] - acts[1]).max() > 1e-6
+    one = average_checkpoints([a], tmp_path / "one" / "checkpoint")  # the average of one is that one
+    np.testing.assert_allclose(Policy.from_checkpoint(one).new_session(LEFT).step(frame), acts[0], atol=1e-6)
+
+    wider = small_train_config(1)
+    wider.processor.action_margin = 1.5  # other action statistics: other units
+    c = init_checkpoint(tmp_path / "c" / "checkpoint", wider, seed=2)
+    with pytest.raises(MobileVLAError, match=r"c/checkpoint: its processor .* differs"):
+        average_checkpoints([c, a], tmp_path / "bad" / "checkpoint")
+    assert not (tmp_path / "bad" / "checkpoint").exists()

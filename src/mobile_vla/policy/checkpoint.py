@@ -20,6 +20,7 @@ half-written checkpoint and a crash at any point leaves a complete one.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -161,6 +162,64 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu"
             f"{file}: weights do not match the configured model (missing {missing[:5]}, unexpected {unexpected[:5]})"
         )
     return model.to(device).eval(), config, processor
+
+
+def average_checkpoints(sources: list[str | Path], directory: str | Path) -> Path:
+    """Write the uniform average of ``sources``' weights as a checkpoint at ``directory``.
+
+    Averaging the weights of snapshots along one training run (SWA, Izmailov et al., 2018;
+    "model soups", Wortsman et al., 2022) lands in a flatter region than any one snapshot; the
+    demo averages its DAgger rounds' checkpoints, which continue one another from the same
+    processor. Every source must share the model configuration and the processor (image
+    transform, tokenizer, action statistics): weights trained for other action statistics
+    predict other units, so averaging them is an error naming the files. ``sources`` are in
+    training order: the last one's processor, whose instruction words seen so far include every
+    earlier round's, is the average's, as are its configuration and integer buffers (e.g. a
+    norm's batch counter). The write is atomic (:func:`save_checkpoint`); ``trainer_state.json`` records
+    ``averaged_from`` and the last source's step.
+    """
+    sources = [Path(s) for s in sources]
+    if not sources:
+        raise MobileVLAError("average_checkpoints: no checkpoints to average")
+    model, config, processor = load_checkpoint(sources[-1])
+    for source in sources[:-1]:
+        other, _ = read_config(source)
+        if other.get("model") != config.get("model"):
+            raise MobileVLAError(f"{source}: its model configuration differs from {sources[-1]}'s; "
+                                 "only checkpoints of one model can be averaged")
+        earlier = Processor.load(source)
+        if _processor_identity(earlier) != _processor_identity(processor):
+            raise MobileVLAError(f"{source}: its processor (image transform, tokenizer or action statistics) "
+                                 f"differs from {sources[-1]}'s; only checkpoints of one processor can be averaged")
+        # A later round may have seen more instruction words (known_tokens grows), never fewer.
+        if not set(earlier.config.known_tokens or ()) <= set(processor.config.known_tokens or ()):
+            raise MobileVLAError(f"{source}: it knows instruction tokens {sources[-1]} does not; "
+                                 "list the checkpoints in training order")
+    state = model.state_dict()
+    total = {k: v.detach().double().clone() if v.is_floating_point() else v for k, v in state.items()}
+    for source in sources[:-1]:
+        weights = load_file(str(source / WEIGHTS_FILE))
+        for key, value in total.items():
+            if not value.is_floating_point():
+                continue
+            if key not in weights or weights[key].shape != value.shape:
+                raise MobileVLAError(f"{source / WEIGHTS_FILE}: weight {key!r} missing or of another shape "
+                                     f"(expected {tuple(value.shape)})")
+            value += weights[key].double()
+    model.load_state_dict({k: (v / len(sources)).to(state[k].dtype) if v.is_floating_point() else v
+                           for k, v in total.items()})
+    last = read_state(sources[-1])
+    return save_checkpoint(directory, model, config, processor, {
+        "step": last.get("step", 0), "epoch": last.get("epoch", 0), "metrics": {},
+        "averaged_from": [str(s) for s in sources]})
+
+
+def _processor_identity(processor: Processor) -> tuple[dict[str, Any], dict[str, int]]:
+    """What must agree for two checkpoints' weights to mean the same: the processor's settings
+    and statistics (all but the instruction words seen so far) and the tokenizer's vocabulary."""
+    settings = dataclasses.asdict(processor.config)
+    settings.pop("known_tokens", None)
+    return settings, processor.tokenizer.get_vocab()
 
 
 def default_action_stats(processor: Processor, speed: float = TELEOP_SPEED) -> None:
