@@ -57,6 +57,21 @@ def test_resume_continues_exactly(tmp_path, episodes):
                  trainer_kwargs=QUIET) == continued
 
 
+def test_validation_cadence_changes_no_weight_and_a_run_resumes_across_it(tmp_path, episodes):
+    """Validating every 3 steps or never in 6 (with dropout on) gives the same weights, bit for bit;
+    so the cadence is no fingerprinted setting: a run continues with another one."""
+    from mobile_vla.train.api import train
+
+    often = train(config(episodes, "trainer.max_steps=6", "optim.schedule_steps=9"), tmp_path / "a",
+                  trainer_kwargs=QUIET)
+    never = train(config(episodes, "trainer.max_steps=6", "optim.schedule_steps=9", "trainer.val_check_interval=100",
+                         "trainer.limit_val_batches=1"), tmp_path / "b", trainer_kwargs=QUIET)
+    assert (often / WEIGHTS_FILE).read_bytes() == (never / WEIGHTS_FILE).read_bytes()
+    continued = train(config(episodes, "trainer.max_steps=9", "optim.schedule_steps=9", "trainer.val_check_interval=2"),
+                      tmp_path / "b", trainer_kwargs=QUIET)
+    assert read_state(continued)["step"] == 9
+
+
 def test_resume_for_more_steps_never_raises_the_learning_rate(tmp_path, episodes):
     """`train --resume` for more steps keeps the schedule it resumes (the DAgger bend)."""
     from mobile_vla.train.api import train

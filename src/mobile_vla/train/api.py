@@ -31,6 +31,10 @@ FINGERPRINT_EXEMPT = (
     "trainer.out_dir",  # where, not what
     "trainer.log_every_n_steps",  # logging cadence
     "trainer.checkpoint_every_n_steps",  # when state is saved, not what is learned
+    # Validation only draws curves: it draws no randomness training uses and changes no weight
+    # (tests/test_resume.py), so runs from before the demo validated every train_steps/2 resume.
+    "trainer.val_check_interval",
+    "trainer.limit_val_batches",
     "data.num_workers",  # loader parallelism: items depend on (seed, index) only
     "data.cache",  # the decoded-frame cache holds the same pixels
     "processor.action_stats",  # fitted from the training split, not chosen; a continued run reuses its checkpoint's
