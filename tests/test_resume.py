@@ -138,6 +138,9 @@ def test_a_setting_added_later_at_its_default_keeps_older_runs_resumable(tmp_pat
     assert differences({"a": 1}, {"a": 1, "new": 0.0}, defaults={"new": 0.0}) == {}
     assert differences({"a": 1}, {"a": 1, "new": 0.5}, defaults={"new": 0.0}) == {"new": ("<absent>", 0.5)}
     assert differences({"a": 1, "new": 0.5}, {"a": 1, "new": 0.0}, defaults={"new": 0.0}) == {"new": (0.5, 0.0)}
+    # a key recorded that this version exempts (neither the current nor the default fingerprint holds it)
+    assert differences({"a": 1, "gone": 400}, {"a": 1}, defaults={"a": 1}) == {}
+    assert differences({"a": 1, "gone": 400}, {"a": 1}) == {"gone": (400, "<absent>")}  # without defaults: unknown
 
     out = tmp_path / "run"
     args = ("trainer.val_check_interval=100", "data.instruction_noise=0")  # the dataclass default (tiny.yaml: 0.5)

@@ -65,17 +65,23 @@ def differences(recorded: Mapping[str, Any], current: Mapping[str, Any],
 
     ``defaults``: the fingerprint of the default settings. A key the recorded fingerprint lacks
     whose current value is its default is a setting added by a later version that leaves the
-    earlier behaviour unchanged, so it is not a difference (upgrading keeps runs resumable).
+    earlier behaviour unchanged, so it is not a difference (upgrading keeps runs resumable). With
+    ``defaults`` given, a recorded key that neither it nor ``current`` holds is one this version
+    no longer fingerprints (exempted since: it changes nothing the stage makes), so it is not a
+    difference either.
     """
     missing = "<absent>"
-    defaults = defaults or {}
 
     def new_default(k: str) -> bool:
-        return k not in recorded and k in defaults and current.get(k, missing) == defaults[k]
+        return k not in recorded and k in (defaults or {}) and current.get(k, missing) == defaults[k]
+
+    def no_longer_fingerprinted(k: str) -> bool:
+        return defaults is not None and k not in current and k not in defaults
 
     return {k: (recorded.get(k, missing), current.get(k, missing))
             for k in sorted(set(recorded) | set(current))
-            if recorded.get(k, missing) != current.get(k, missing) and not new_default(k)}
+            if recorded.get(k, missing) != current.get(k, missing) and not new_default(k)
+            and not no_longer_fingerprinted(k)}
 
 
 def read_fingerprint(directory: str | Path) -> dict[str, Any] | None:
