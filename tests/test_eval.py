@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -166,6 +167,7 @@ def test_demo_smoke(tmp_path, capsys):
     from mobile_vla.demo import summary_table
 
     assert "blind baseline success, left" in summary_table(full)
+    assert re.search(r"published checkpoint +average of rounds 0-1\n", summary_table(full))
     assert full["closed_loop_expert"]["overall"]["episodes"] == 2  # the expert on the same scenes
     assert full["expert_success_left"] == full["closed_loop_expert"]["left"]["success_rate"]
     assert (out / "checkpoint" / "model.safetensors").is_file()
@@ -255,6 +257,10 @@ def test_fork_demo_resumes_after_the_first_training(tmp_path, capsys):
     best = max(r["success"] for r in selection["rounds"])
     assert selection["rounds"][selection["selected_round"]]["success"] == best
     assert all(r["success"] < best for r in selection["rounds"][selection["selected_round"] + 1:])  # ties: the later
+    from mobile_vla.demo import summary_table
+
+    assert f"round {selection['selected_round']} (best of 3 on 2 validation episodes)" in summary_table(
+        json.loads((chosen / "report.json").read_text()))
     published = (chosen / "checkpoint" / "model.safetensors").read_bytes()
     picked = chosen / f"train_{selection['selected_round']}" / "checkpoint" / "model.safetensors"
     assert published == picked.read_bytes()

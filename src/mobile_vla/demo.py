@@ -10,7 +10,8 @@ other settings stop with an error naming them unless ``--force-restart``; see fi
    half of them with perturbed-and-recovered demonstrations);
 2. train the tiny offline Kosmos-2 VLA;
 3. DAgger rounds: roll the policy out (mixed with the expert), label every visited state
-   with the expert, continue training on everything;
+   with the expert, continue training on everything; publish the average of the rounds'
+   weights (``average_rounds``) or the round best on validation (``select_episodes``);
 4. evaluate offline (fresh held-out scenes: errors + grounding diagnostic) and in closed loop
    (fresh scenes from the evaluation seed stream: training instructions, each instruction
    family's held-out part, instructions that name no side; with several tasks, each task and
@@ -466,9 +467,22 @@ def summary_table(report: dict) -> str:
               fmt(report["action_difference"])),
              ("first-action RMSE m/s", fmt(report["rmse_first_action"])),
              ("training windows", str(report["train_windows"])),
+             ("published checkpoint", published_checkpoint(report)),
              ("wall time", f"{report['wall_minutes']:.1f} min")]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
+
+
+def published_checkpoint(report: dict) -> str:
+    """Which training round(s) the published checkpoint is, in words."""
+    average, selection = report.get("average"), report.get("selection")
+    if average:
+        rounds = average["rounds"]
+        return f"average of rounds {rounds[0]}-{rounds[-1]}" if len(rounds) > 1 else f"round {rounds[0]}"
+    if selection:
+        r = selection["selected_round"]
+        return f"round {r} (best of {len(selection['rounds'])} on {selection['episodes']} validation episodes)"
+    return f"round {report['config']['dagger_rounds']} (the last)" if "config" in report else "the last round"
 
 
 def render_markdown(report: dict) -> str:
