@@ -175,8 +175,8 @@ def average_checkpoints(sources: list[str | Path], directory: str | Path) -> Pat
     predict other units, so averaging them is an error naming the files. ``sources`` are in
     training order: the last one's processor, whose instruction words seen so far include every
     earlier round's, is the average's, as are its configuration and integer buffers (e.g. a
-    norm's batch counter). The write is atomic (:func:`save_checkpoint`); ``trainer_state.json`` records
-    ``averaged_from`` and the last source's step.
+    norm's batch counter). The write is atomic (:func:`save_checkpoint`);
+    ``trainer_state.json`` records ``averaged_from`` and the last source's step.
     """
     sources = [Path(s) for s in sources]
     if not sources:
