@@ -75,9 +75,9 @@ class DemoConfig:
     # With K > 1 the published checkpoint is instead the uniform average of the weights of the last
     # K training rounds (the first training is round 0; at most all of them): no validation
     # episodes, one pass over the weights (policy.checkpoint.average_checkpoints). The default
-    # averages all five rounds: on the five seeds' runs it matched or beat selection on every side
-    # but one (`...-avg5-...` in docs/results.md). It and select_episodes are two ways to pick what
-    # is published: set one of them.
+    # averages all five rounds: on the five seeds' runs it matched or beat selection on eight of
+    # the ten seed-sides (`...-avg5-...` in docs/results.md). It and select_episodes are two ways
+    # to pick what is published: set one of them.
     average_rounds: int = 5
     heldout_scenes: int = 20  # fresh paired scenes for offline metrics, never trained on
     eval_episodes: int = 100
