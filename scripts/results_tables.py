@@ -10,7 +10,11 @@ Inputs, under ``--results`` (default ``results/``, committed):
   scene list, so every row of a table was scored on the same scenes;
 - ``ablation_<preset>.json`` — ``benchmarks/grounding_ablation.py``'s ``ablation.json``;
 - ``grounding/<name>_seed<S>.json`` — ``mobile-vla diagnose --json`` of one checkpoint family's
-  seed-S checkpoint on ``mobile-vla sim collect --episodes 40 --seed S`` episodes.
+  seed-S checkpoint on ``mobile-vla sim collect --episodes 40 --seed S`` episodes;
+- ``sweeps/<sweep>/<setting>_seed<S>.json`` — ``mobile-vla eval-sim --json`` of one setting on
+  seed S's checkpoint and scenes (``blind`` and ``expert``: the baselines on the same scenes). Each
+  sweep is one table, a row per setting with its mean over the seeds beside the per-seed figures;
+  every seed's reports must share their scenes.
 
 Each table replaces the text between ``<!-- generated: NAME -->`` and ``<!-- end generated: NAME -->``
 in the document. Rates carry their 95 % Wilson interval. ``--check`` exits 1 when the document
@@ -188,9 +192,47 @@ def grounding_tables(results: Path) -> dict[str, str]:
     return tables
 
 
+def _sweep_mean(rows: dict[int, dict]):
+    """``mean(side, metric)`` over one setting's seeds, as a percentage."""
+    return lambda side, metric: f"{100 * sum(r[side][metric] for r in rows.values()) / len(rows):.1f} %"
+
+
+def sweep_tables(results: Path) -> dict[str, str]:
+    """``sweep_<sweep>`` → settings against seeds, from ``sweeps/<sweep>/<setting>_seed<S>.json``."""
+    tables = {}
+    for folder in sorted(p for p in (results / "sweeps").glob("*") if p.is_dir()):
+        runs: dict[str, dict[int, dict]] = {}
+        scenes: dict[int, tuple[str, list[int]]] = {}
+        for path in sorted(folder.glob("*_seed*.json")):
+            setting, _, seed = path.stem.rpartition("_seed")
+            report = _load(path)
+            _require(report, path, "scenes", "scene_seeds", "left", "right", "overall", what="the output of eval-sim --json")
+            key = (report["scenes"], report["scene_seeds"])
+            if scenes.setdefault(int(seed), key) != key:
+                raise SystemExit(f"{path}: its scenes differ from another seed-{seed} report of sweep {folder.name!r}")
+            runs.setdefault(setting, {})[int(seed)] = report
+        seeds = sorted(scenes)
+        lines = ["| setting | success left, mean | success right, mean | collision | timeout | per seed, left / right | "
+                 "seeds |", "|---|---|---|---|---|---|---|"]
+        order = sorted(runs, key=lambda name: (CONTROLLER_ORDER.get(name, 2), name))
+        for setting in order:
+            rows = runs[setting]
+            mean = _sweep_mean(rows)
+            per_seed = ", ".join(f"{100 * rows[s]['left']['success_rate']:.0f} / {100 * rows[s]['right']['success_rate']:.0f}"
+                                 if s in rows else "–" for s in seeds)
+            lines.append(f"| {setting} | {mean('left', 'success_rate')} | {mean('right', 'success_rate')} | "
+                         f"{mean('overall', 'collision_rate')} | {mean('overall', 'timeout_rate')} | {per_seed} | "
+                         f"{', '.join(map(str, sorted(rows)))} |")
+        episodes = {r["left"]["episodes"] for rows in runs.values() for r in rows.values()}
+        lines += ["", f"{'/'.join(map(str, sorted(episodes)))} episodes per side and seed; reports in "
+                      f"`{results.name}/sweeps/{folder.name}/`."]
+        tables[f"sweep_{folder.name}"] = "\n".join(lines)
+    return tables
+
+
 def all_tables(results: Path) -> dict[str, str]:
     tables = {"targets": targets_table(results), **closed_loop_tables(results), **ablation_tables(results),
-              **grounding_tables(results)}
+              **grounding_tables(results), **sweep_tables(results)}
     if (results / "scene_presets.json").is_file():
         tables["scene_presets"] = presets_table(results)
     return tables

@@ -137,7 +137,15 @@ def test_eval_sim_json_per_side(trained, capsys, tmp_path):
     # Without --strategy, eval-sim executes chunks as the demo does, so it reproduces the demo's figures.
     from mobile_vla.demo import DemoConfig
 
-    assert blank["strategy"] == DemoConfig().strategy == "ensemble"
+    assert blank["strategy"] == DemoConfig().strategy == "ensemble" and blank["ensemble_decay"] == 0.5
+    steep = _json(capsys, ["eval-sim", "--checkpoint", str(checkpoint), "--episodes", "2", "--seed", "1",
+                           "--ensemble-decay", "60", "--json"])
+    first = _json(capsys, ["eval-sim", "--checkpoint", str(checkpoint), "--episodes", "2", "--seed", "1",
+                           "--strategy", "first", "--json"])
+    assert steep["ensemble_decay"] == 60 and first["ensemble_decay"] is None
+    assert steep["overall"] == first["overall"]  # trusting the newest chunk alone is `first`
+    assert main(["eval-sim", "--checkpoint", str(checkpoint), "--strategy", "first", "--ensemble-decay", "1"]) == 2
+    assert "--strategy ensemble" in capsys.readouterr().err
     assert blank["scene_seeds"] == out["scene_seeds"][:1]
 
 

@@ -241,3 +241,21 @@ def test_averaged_checkpoint_holds_the_mean_weights_and_acts_between(tmp_path):
     with pytest.raises(MobileVLAError, match=r"c/checkpoint: its processor .* differs"):
         average_checkpoints([c, a], tmp_path / "bad" / "checkpoint")
     assert not (tmp_path / "bad" / "checkpoint").exists()
+
+
+def test_ensemble_weighs_older_chunks_by_the_decay():
+    from mobile_vla.policy.executor import ChunkExecutor
+
+    chunks = [np.full((3, 2), v, np.float32) + np.arange(3, dtype=np.float32)[:, None] for v in (0.0, 10.0, 20.0)]
+    for decay in (0.0, 0.5, -0.3):
+        executor = ChunkExecutor("ensemble", decay)
+        out = [executor.act(c) for c in chunks]
+        # Third step: the newest chunk's index 0 (20), the previous one's index 1 (11), the first's index 2 (2).
+        w = np.exp(-decay * np.arange(3))
+        np.testing.assert_allclose(out[-1], np.full(2, (w @ [20.0, 11.0, 2.0]) / w.sum()), rtol=1e-6)
+    # A large decay trusts the newest chunk alone: the `first` strategy.
+    steep, first = ChunkExecutor("ensemble", 60.0), ChunkExecutor("first")
+    for c in chunks:
+        np.testing.assert_array_equal(steep.act(c), first.act(c))
+    with pytest.raises(ValueError, match="finite"):
+        ChunkExecutor("ensemble", float("nan"))

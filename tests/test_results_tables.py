@@ -61,3 +61,23 @@ def test_grounding_tables_come_from_diagnose_outputs_and_name_a_bad_one(tmp_path
     (folder / "other_seed1.json").write_text(json.dumps(diagnose))
     with pytest.raises(SystemExit, match="other_seed1.json.*side_agreement"):
         results_tables.grounding_tables(tmp_path)
+
+
+def test_sweep_tables_average_over_seeds_and_refuse_mixed_scenes(tmp_path):
+    folder = tmp_path / "sweeps" / "decay"
+    folder.mkdir(parents=True)
+
+    def report(scene_seeds, left, right, collision=0.1):
+        side = {"episodes": 50, "success_rate": left, "collision_rate": collision, "timeout_rate": 0.0}
+        return {"scenes": "varied", "scene_seeds": scene_seeds, "left": side, "right": {**side, "success_rate": right},
+                "overall": {**side, "success_rate": (left + right) / 2}}
+
+    for name, seed, left, right in (("d1", 0, 0.8, 0.9), ("d1", 1, 0.9, 1.0), ("d2", 0, 0.5, 0.6), ("blind", 0, 0.2, 0.3)):
+        (folder / f"{name}_seed{seed}.json").write_text(json.dumps(report([seed, 7], left, right)))
+    table = results_tables.sweep_tables(tmp_path)["sweep_decay"]
+    assert table.index("| blind |") < table.index("| d1 |") < table.index("| d2 |")
+    assert "| d1 | 85.0 % | 95.0 % | 10.0 % | 0.0 % | 80 / 90, 90 / 100 | 0, 1 |" in table
+    assert "| d2 | 50.0 % | 60.0 % | 10.0 % | 0.0 % | 50 / 60, – | 0 |" in table
+    (folder / "d3_seed1.json").write_text(json.dumps(report([99, 7], 0.5, 0.5)))  # other scenes than seed 1's
+    with pytest.raises(SystemExit, match="d3_seed1.json.*scenes differ"):
+        results_tables.sweep_tables(tmp_path)

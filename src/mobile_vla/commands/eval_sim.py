@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 
 from mobile_vla.commands.sim import add_scene_args
-from mobile_vla.policy.executor import DEFAULT_STRATEGY, STRATEGIES
+from mobile_vla.policy.executor import DEFAULT_DECAY, DEFAULT_STRATEGY, STRATEGIES
 from mobile_vla.vocab.instructions import FAMILIES, NO_SIDE, TRAINING
 
 
@@ -25,6 +26,9 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="evaluation scene stream (disjoint from collection)")
     p.add_argument("--strategy", choices=STRATEGIES, default=DEFAULT_STRATEGY,
                    help=f"how chunks become commands (default: {DEFAULT_STRATEGY})")
+    p.add_argument("--ensemble-decay", type=float, default=DEFAULT_DECAY, metavar="D",
+                   help="ensemble strategy: the chunk predicted i steps ago weighs exp(-D * i) "
+                        f"(default: {DEFAULT_DECAY}; larger trusts the newest chunk more)")
     p.add_argument("--instructions", default=None, choices=(TRAINING, *FAMILIES, NO_SIDE), metavar="NAME",
                    help="which sentences the robot is given: 'training' (default; every family's training "
                         "templates), a family's held-out part (paraphrase, relational, negated, korean) or "
@@ -55,6 +59,11 @@ def _run(args) -> int:
 
     if args.episodes < 1:
         raise MobileVLAError(f"--episodes must be positive, got {args.episodes}")
+    if not math.isfinite(args.ensemble_decay):
+        raise MobileVLAError(f"--ensemble-decay must be a finite number, got {args.ensemble_decay}")
+    if args.ensemble_decay != DEFAULT_DECAY and (args.baseline or args.strategy != "ensemble"):
+        raise MobileVLAError("--ensemble-decay weighs the ensemble strategy's chunks; use it with a policy "
+                             "and --strategy ensemble")
     if args.baseline and args.blank_frames:
         raise MobileVLAError("--blank-frames replaces a policy's frames; use it with --checkpoint or --server")
     if args.baseline:
@@ -72,7 +81,7 @@ def _run(args) -> int:
                                       instructions=args.instructions, video_dir=args.video,
                                       progress=not args.json, task=args.task, scenes=args.scenes,
                                       baseline=args.baseline, blank_frames=args.blank_frames,
-                                      instruction_side=args.instruction_side)
+                                      instruction_side=args.instruction_side, decay=args.ensemble_decay)
     finally:
         if hasattr(policy, "close"):
             policy.close()

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from mobile_vla.policy.executor import DEFAULT_STRATEGY
+from mobile_vla.policy.executor import DEFAULT_DECAY, DEFAULT_STRATEGY
 from mobile_vla.vocab.instructions import (
     FAMILIES,
     NO_SIDE,
@@ -67,6 +67,7 @@ def evaluate_closed_loop(
     blank_frames: bool = False,
     instructions: str | None = None,
     instruction_side: str = "both",
+    decay: float = DEFAULT_DECAY,
 ) -> dict[str, Any]:
     """Run ``episodes`` closed-loop episodes (scenes paired: each scene once per side).
 
@@ -80,6 +81,7 @@ def evaluate_closed_loop(
     the report says which side the robot took). ``heldout_phrasings`` is ``paraphrase``.
     ``instruction_side``: ``both`` (each scene under both instructions), ``suggested`` or ``opposite``
     (each scene once, instructed to pass on the side the scene suggests / the other side).
+    ``decay``: the ``ensemble`` strategy's weight decay per step of a chunk's age.
 
     Returns:
         ``{"overall": {...}, "left": {...}, "right": {...}, "records": [...]}`` where each
@@ -104,7 +106,7 @@ def evaluate_closed_loop(
 
     if baseline is None:
         size = image_size or int(policy.metadata["image_size"])
-        controller = PolicyController(policy, strategy)  # the same controller the robot client runs
+        controller = PolicyController(policy, strategy, decay)  # the same controller the robot client runs
     elif baseline == "blind":
         size = image_size or 112
         controller = BlindReplay(mean_expert_actions(seed=seed, task=task, scenes=scenes))
@@ -158,6 +160,7 @@ def evaluate_closed_loop(
     judged = [c for c in confused if c is not None]
     report["confusion"] = float(np.mean(judged)) if judged else None
     report["strategy"] = strategy if baseline is None else None
+    report["ensemble_decay"] = decay if baseline is None and strategy == "ensemble" else None
     report["seed"] = seed
     report["task"] = task
     report["scenes"] = scenes

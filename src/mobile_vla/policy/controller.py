@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from mobile_vla.errors import MobileVLAError
-from mobile_vla.policy.executor import DEFAULT_STRATEGY, ChunkExecutor
+from mobile_vla.policy.executor import DEFAULT_DECAY, DEFAULT_STRATEGY, ChunkExecutor
 
 
 class PolicyController:
@@ -24,7 +24,7 @@ class PolicyController:
     sees every frame (as in training); the executor decides which prediction to execute.
     """
 
-    def __init__(self, policy, strategy: str = DEFAULT_STRATEGY, decay: float = 0.5):
+    def __init__(self, policy, strategy: str = DEFAULT_STRATEGY, decay: float = DEFAULT_DECAY):
         self.policy = policy
         self.executor = ChunkExecutor(strategy, decay)
         self.session = None

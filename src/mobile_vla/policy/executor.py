@@ -20,14 +20,19 @@ STRATEGIES = ("first", "chunk", "ensemble")
 # Measured on the demo's three seeds: more successes and a third of the collisions of `first`
 # (docs/results.md, rows `varied-w1-big15-ensemble`).
 DEFAULT_STRATEGY = "ensemble"
+# Newest chunks weigh most. Swept on the five demo seeds' checkpoints (docs/results.md, "How much to
+# trust older chunks"): a smaller decay trades collisions for timeouts, a larger one the reverse.
+DEFAULT_DECAY = 0.5
 
 
 class ChunkExecutor:
     """Call :meth:`act` once per control step with the newest chunk ``(N, D)``."""
 
-    def __init__(self, strategy: str = DEFAULT_STRATEGY, decay: float = 0.5):
+    def __init__(self, strategy: str = DEFAULT_STRATEGY, decay: float = DEFAULT_DECAY):
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+        if not np.isfinite(decay):
+            raise ValueError(f"ensemble decay must be a finite number, got {decay!r}")
         self.strategy = strategy
         self.decay = decay
         self.reset()
