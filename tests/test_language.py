@@ -400,6 +400,31 @@ def test_collect_no_side_episodes_have_no_counterfactual_and_no_side(tmp_path):
         ep = read_episode(path, load_images=False)
         assert ep.side is None and ep.counterfactual_actions is None and ep.attrs["success"]
         assert np.abs(ep.actions[:, 1]).max() > 0.3  # the expert still steers around the obstacle
+        assert "no_side_route" not in ep.attrs  # the view rule: files as before, mirrorable
+
+
+def test_no_side_route_by_convention_passes_on_its_side_and_is_never_mirrored(tmp_path):
+    from mobile_vla.data.dataset import read_records
+    from mobile_vla.data.formats import list_episodes, read_episode
+    from mobile_vla.sim.collect import CollectConfig, collect
+    from mobile_vla.sim.expert import ExpertConfig
+
+    for route in ("left", "right"):
+        out = tmp_path / route
+        collect(CollectConfig(out=out, episodes=4, seed=2, no_side_fraction=1.0, noise_fraction=0.0, scenes="varied",
+                              expert=ExpertConfig(no_side_route=route)), progress=False)
+        paths = list_episodes(out)
+        for path in paths:
+            ep = read_episode(path, load_images=False)
+            assert ep.side is None and ep.attrs["success"] and ep.attrs["passed_side"] == route
+            assert ep.attrs["no_side_route"] == route
+        assert not any(r.mirrorable for r in read_records(paths))
+    sided = tmp_path / "sided"
+    collect(CollectConfig(out=sided, episodes=2, seed=2, noise_fraction=0.0, expert=ExpertConfig(no_side_route="left")),
+            progress=False)
+    assert all(r.mirrorable and r.side for r in read_records(list_episodes(sided)))  # a named side mirrors
+    with pytest.raises(ValueError, match="no_side_route must be one of"):
+        ExpertConfig(no_side_route="nearest")
 
 
 def test_collect_basket_episodes_record_the_named_basket(tmp_path):

@@ -70,6 +70,9 @@ class EpisodeRecord:
     scene: np.ndarray | None = None  # (T, 4) robot-frame cup/obstacle positions (simulator files)
     odometry: np.ndarray | None = None  # (T, 2) displacement since the episode began (data.odometry)
     source: str = ""  # the data source it came from (mobile_vla.data.sources)
+    # False for a no-side episode whose route was a fixed convention ("pass on the right"): its
+    # mirror would show the other side under the same sentence.
+    mirrorable: bool = True
 
     @property
     def num_frames(self) -> int:
@@ -107,6 +110,7 @@ def read_records(paths: Sequence[Path], sources: Sequence[str] | None = None) ->
                 scene=scene_labels(ep.attrs, ep.num_frames),
                 odometry=episode_odometry(ep.attrs, ep.actions),
                 source=sources[i] if sources is not None else "",
+                mirrorable=ep.side is not None or ep.attrs.get("no_side_route", "view") == "view",
             )
         )
     return records
@@ -334,7 +338,7 @@ class MobileVLAH5Dataset(Dataset):
         frames = self.frames(ep_index)[start : start + W]
         instruction, actions, cf, side = rec.instruction, rec.actions, rec.counterfactual, rec.side
         scene, odometry = rec.scene, self._odometry(rec, start)
-        mirrored = self.mirror_prob > 0 and rng.random() < self.mirror_prob
+        mirrored = self.mirror_prob > 0 and rng.random() < self.mirror_prob and rec.mirrorable
         if mirrored:
             instruction, actions, cf = mirror_labels(instruction, actions, cf)
             side = other_side(side) if side in DIRECTION_IDS else side

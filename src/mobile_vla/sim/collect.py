@@ -155,6 +155,9 @@ def _episode(cfg: CollectConfig, index: int, scene: SceneSpec, result: RolloutRe
         "obstacles": scene.obstacles_array(),  # (n_boxes, 4) x, y, half_x, half_y
         "target_xy": np.asarray(resolve(cfg.task, cfg.scenes)[1].goal(scene, result.side), np.float32),
     }
+    if result.side is None and cfg.expert.no_side_route != "view":
+        # A route by convention is not mirror-symmetric: the dataset must not mirror this episode.
+        attrs["no_side_route"] = cfg.expert.no_side_route
     if cfg.unpaired:  # what the robot's files carry, nothing that a robot could not record
         attrs = {k: attrs[k] for k in ROBOT_ATTRS}
     return Episode(

@@ -22,6 +22,7 @@ from mobile_vla.sim.scene import SceneSpec
 from mobile_vla.sim.world import MAX_LINEAR, ROBOT_RADIUS
 
 STYLES = ("continuous", "discrete")
+NO_SIDE_ROUTES = ("view", "left", "right")  # ExpertConfig.no_side_route
 DISCRETE_SPEED = MAX_LINEAR  # teleop keys drive ±1.15 m/s per axis
 
 
@@ -39,6 +40,9 @@ class ExpertConfig:
             the line through the cup along +x (pure pursuit), so that it lines up with the cup
             and drives the last stretch straight at it: the robot cannot turn, and a diagonal
             final approach that a policy under-steers takes the cup out of the view.
+        no_side_route: the route for an instruction that names no side: ``view`` (away from
+            the cluster's bearing, :func:`nearer_side`) or a fixed convention, ``left`` or
+            ``right`` (:func:`no_side_route`).
     """
 
     style: str = "continuous"
@@ -47,10 +51,13 @@ class ExpertConfig:
     front_margin: float = 0.3
     control_dt: float = 0.4
     approach_lookahead: float = 0.6
+    no_side_route: str = "view"
 
     def __post_init__(self) -> None:
         if self.style not in STYLES:
             raise ValueError(f"expert style must be one of {STYLES}, got {self.style!r}")
+        if self.no_side_route not in NO_SIDE_ROUTES:
+            raise ValueError(f"expert no_side_route must be one of {NO_SIDE_ROUTES}, got {self.no_side_route!r}")
         if self.approach_lookahead <= 0:
             raise ValueError(f"expert approach_lookahead must be > 0 m, got {self.approach_lookahead}")
 
@@ -130,6 +137,17 @@ def expert_action(scene: SceneSpec, pose: np.ndarray, side: str, cfg: ExpertConf
         robot_v = np.where(np.abs(robot_v) > 0.5 * DISCRETE_SPEED, np.sign(robot_v), 0.0) * DISCRETE_SPEED
     robot_v = np.clip(robot_v, -MAX_LINEAR, MAX_LINEAR)
     return np.array([robot_v[0], robot_v[1], 0.0], np.float32)
+
+
+def no_side_route(scene: SceneSpec, pose: np.ndarray, expert: ExpertConfig) -> str:
+    """The side the expert passes on when the instruction names none.
+
+    ``view`` reads the scene (:func:`nearer_side`); a fixed convention always takes its side. A
+    policy trained on the view rule hedges between the two answers where it is unsure of the
+    bearing (its lateral command shrinks towards zero, into the cluster); a convention gives one
+    answer for every scene, at the cost of sometimes taking the side with less room.
+    """
+    return nearer_side(scene, pose) if expert.no_side_route == "view" else expert.no_side_route
 
 
 def nearer_side(scene: SceneSpec, pose: np.ndarray) -> str:

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mobile_vla.sim.expert import ExpertConfig, NoiseConfig, nearer_side
+from mobile_vla.sim.expert import ExpertConfig, NoiseConfig, no_side_route
 from mobile_vla.sim.scene import SceneSpec
 from mobile_vla.sim.task import MAX_STEPS, SUCCESS_RADIUS
 from mobile_vla.sim.tasks import DEFAULT_TASK, TASKS, SimTask
@@ -44,7 +44,7 @@ class RolloutResult:
         poses: ``(T+1, 3)`` ``[x, y, yaw]`` from the start pose to the final pose.
         executed: ``(T, 3)`` actions actually executed (noisy or the policy's).
         labels: ``(T, 3)`` the expert's clean action for the instruction at each state (for an
-            instruction that names no side: towards the side the robot is on, :func:`nearer_side`).
+            instruction that names no side: the expert's ``no_side_route``, :func:`no_side_route`).
         counterfactual: ``(T, 3)`` the expert's action for the mirrored side at each state (zeros
             when the instruction names no side: its mirror is itself).
         frames: ``(T, S, S, 3)`` RGB uint8 observed before each action, or ``None``.
@@ -124,7 +124,7 @@ def run_episode(
     while outcome is None or not outcome.done:
         pose = world.pose
         frame = world.render() if (render or looks) else None
-        label = spec.expert(scene, pose, side or nearer_side(scene, pose), expert)
+        label = spec.expert(scene, pose, side or no_side_route(scene, pose, expert), expert)
         cf = spec.expert(scene, pose, other_side(side), expert) if side else np.zeros(3, np.float32)
         policy_action = clip_action(controller.act(frame)) if controller is not None else None
         use_expert = policy_action is None or rng.random() < beta
