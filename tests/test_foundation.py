@@ -51,6 +51,11 @@ def test_config_rejects_unknown_keys_with_their_path():
         from_dict(_Outer, {"inner": {"rnak": 3}})
     with pytest.raises(ConfigError, match="expected int"):
         from_dict(_Outer, {"inner": {"rank": "big"}})
+    # A dataclass's own check becomes a config error that says where the value sits.
+    from mobile_vla.demo import DemoConfig
+
+    with pytest.raises(ConfigError, match=r"demo\.expert: .*no_side_route must be one of"):
+        from_dict(DemoConfig, {"expert": {"no_side_route": "nearest"}}, "demo")
 
 
 def test_config_overrides_and_yaml(tmp_path):

@@ -60,7 +60,10 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, path: str = "") -> T:
             kwargs[name] = from_dict(tp, value, sub)
         else:
             kwargs[name] = _check_scalar(tp, value, sub)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:  # a dataclass's own check (__post_init__): say where in the config
+        raise ConfigError(f"{path or cls.__name__}: {exc}") from None
 
 
 def _check_scalar(tp: Any, value: Any, path: str) -> Any:
