@@ -25,7 +25,8 @@ from mobile_vla.jsonio import write_text_atomic
 BEGIN, END = "<!-- demo-runs:begin -->", "<!-- demo-runs:end -->"
 # Settings named in a recipe's line only where they differ from the default (older reports lack the keys).
 EXTRA_SETTINGS = {"family_weights": None, "tasks": ["cup"], "dagger_beta": 0.3, "dagger_strategy": "first",
-                  "dagger_recent_weight": 1.0, "select_episodes": 0, "average_rounds": 1}
+                  "dagger_recent_weight": 1.0, "select_episodes": 0, "average_rounds": 1, "no_side_fraction": 0.1,
+                  "expert.no_side_route": "view"}
 NAME = re.compile(r"^(?P<recipe>.+)_seed(?P<seed>\d+)$")
 # (header, how to read it from a report, format): rates as percentages, the rest as numbers.
 COLUMNS = (
@@ -61,6 +62,15 @@ def phase_failures(report: dict, path: Path) -> dict[str, float] | None:
 
         phases = failure_phases(json.loads(line) for line in records.read_text().splitlines() if line.strip())
     return {p: sum(by_phase[p] for by_phase in phases.values()) for p in PHASES}
+
+
+def _setting(cfg: dict, key: str, default):
+    """A demo setting by its dotted name (``expert.no_side_route``); ``default`` where a report lacks it."""
+    for part in key.split("."):
+        if not isinstance(cfg, dict) or part not in cfg:
+            return default
+        cfg = cfg[part]
+    return cfg
 
 
 def _value(report: dict, read) -> float | None:
@@ -137,8 +147,8 @@ def table(groups: dict[str, list[tuple[int, dict]]]) -> str:
                         f"{cfg['train_steps']} steps + {cfg['dagger_rounds']} DAgger rounds × {cfg['dagger_scenes']} "
                         f"scenes × {cfg['dagger_steps']} steps, train overrides `{cfg.get('train_overrides') or []}`, "
                         f"chunk execution `{cfg.get('strategy', 'first')}`"
-                        + "".join(f", {key} `{cfg[key]}`" for key, default in EXTRA_SETTINGS.items()
-                                  if cfg.get(key, default) != default))
+                        + "".join(f", {key} `{_setting(cfg, key, default)}`" for key, default in EXTRA_SETTINGS.items()
+                                  if _setting(cfg, key, default) != default))
     return "\n".join(lines + ["", "Settings of each recipe (from the reports' `config`):", *settings])
 
 

@@ -25,7 +25,9 @@ def _report(seed: int, left: float, right: float) -> dict:
 def test_rows_per_seed_and_mean_sd(tmp_path):
     runs = tmp_path / "runs"
     runs.mkdir()
-    (runs / "w1_seed0.json").write_text(json.dumps(_report(0, 0.8, 0.6)))
+    first = _report(0, 0.8, 0.6)
+    first["config"]["expert"] = {"no_side_route": "right"}  # a nested setting off its default is named
+    (runs / "w1_seed0.json").write_text(json.dumps(first))
     second = _report(1, 0.6, 0.6)
     second["closed_loop_failure_phases"] = {"collision": {"approach": 0.1, "beside": 0.2, "after": 0.0},
                                                "timeout": {"approach": 0.0, "beside": 0.0, "after": 0.1}}
@@ -39,6 +41,7 @@ def test_rows_per_seed_and_mean_sd(tmp_path):
     assert "70 % ± 14 %" in text  # mean and sample sd of 80 % and 60 %
     assert "n/a" in text  # the beside-phase agreement is missing from these reports
     assert "| 10 % / 20 % / 10 % |" in text  # failures by phase, summed over outcomes
+    assert "chunk execution `first`, expert.no_side_route `right`" in text
     assert text.startswith("intro\n") and text.endswith("rest\n")
     assert demo_runs_table.main(["--runs", str(runs), "--doc", str(doc), "--check"]) == 0
 
