@@ -212,15 +212,16 @@ def sweep_tables(results: Path) -> dict[str, str]:
                 raise SystemExit(f"{path}: its scenes differ from another seed-{seed} report of sweep {folder.name!r}")
             runs.setdefault(setting, {})[int(seed)] = report
         seeds = sorted(scenes)
-        lines = ["| setting | success left, mean | success right, mean | collision | timeout | per seed, left / right | "
-                 "seeds |", "|---|---|---|---|---|---|---|"]
+        lines = ["| setting | success, mean | left | right | collision | timeout | per seed, left / right | seeds |",
+                 "|---|---|---|---|---|---|---|---|"]
         order = sorted(runs, key=lambda name: (CONTROLLER_ORDER.get(name, 2), name))
         for setting in order:
             rows = runs[setting]
             mean = _sweep_mean(rows)
             per_seed = ", ".join(f"{100 * rows[s]['left']['success_rate']:.0f} / {100 * rows[s]['right']['success_rate']:.0f}"
                                  if s in rows else "–" for s in seeds)
-            lines.append(f"| {setting} | {mean('left', 'success_rate')} | {mean('right', 'success_rate')} | "
+            lines.append(f"| {setting} | {mean('overall', 'success_rate')} | {mean('left', 'success_rate')} | "
+                         f"{mean('right', 'success_rate')} | "
                          f"{mean('overall', 'collision_rate')} | {mean('overall', 'timeout_rate')} | {per_seed} | "
                          f"{', '.join(map(str, sorted(rows)))} |")
         episodes = {r["left"]["episodes"] for rows in runs.values() for r in rows.values()}

@@ -438,3 +438,24 @@ def test_collect_basket_episodes_record_the_named_basket(tmp_path):
         assert ep.attrs["task"] == "basket" and ep.attrs["success"] and ep.attrs["passed_side"] == ep.side
         target_y = float(np.asarray(ep.attrs["target_xy"])[1])
         assert (target_y > 1.0) == (ep.side == "left")  # the named basket, not the hidden cup
+
+
+def test_no_side_probe_compares_the_policys_first_command_with_the_route(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    from mobile_vla.train.checkpoint import init_checkpoint
+    from mobile_vla.train.config import train_config_from_dict
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "no_side_probe.py"
+    spec = importlib.util.spec_from_file_location("no_side_probe", path)
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    cfg = train_config_from_dict({"model": {"backbone": {"image_size": 56, "latent_query_num": 2},
+                                            "head": {"window_size": 1, "fwd_pred_next_n": 3}}})
+    checkpoint = init_checkpoint(tmp_path / "checkpoint", cfg)
+    out = probe.probe(str(checkpoint), scenes=2, seed=0, steps=2, route="right", sentence=None)
+    assert side_of(out["instructions"]["no side"]) is None and side_of(out["instructions"]["left"]) == "left"
+    assert out["mean_abs_lateral"]["expert"] > 0.1  # the expert steers towards the route at once
+    assert set(out["mean_abs_lateral"]) == {"no side", "left", "right", "expert"}
+    assert 0.0 <= out["no_side_sign_agrees_with_route"] <= 1.0

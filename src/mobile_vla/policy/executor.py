@@ -20,8 +20,9 @@ STRATEGIES = ("first", "chunk", "ensemble")
 # Measured on the demo's three seeds: more successes and a third of the collisions of `first`
 # (docs/results.md, rows `varied-w1-big15-ensemble`).
 DEFAULT_STRATEGY = "ensemble"
-# Newest chunks weigh most. Swept on the five demo seeds' checkpoints (docs/results.md, "How much to
-# trust older chunks"): a smaller decay trades collisions for timeouts, a larger one the reverse.
+# Newest chunks weigh most. Swept on the five demo seeds' checkpoints (docs/results.md, "Today's
+# default on fresh scenes, and how much to trust older chunks"): a smaller decay trades
+# collisions for time-outs, a larger one the reverse, at about the same success.
 DEFAULT_DECAY = 0.5
 
 
