@@ -144,7 +144,7 @@ def test_eval_sim_json_per_side(trained, capsys, tmp_path):
                            "--strategy", "first", "--json"])
     assert steep["ensemble_decay"] == 60 and first["ensemble_decay"] is None
     assert steep["overall"] == first["overall"]  # trusting the newest chunk alone is `first`
-    assert main(["eval-sim", "--checkpoint", str(checkpoint), "--strategy", "first", "--ensemble-decay", "1"]) == 2
+    assert main(["eval-sim", "--checkpoint", str(checkpoint), "--strategy", "first", "--ensemble-decay", "0.5"]) == 2
     assert "--strategy ensemble" in capsys.readouterr().err
     assert blank["scene_seeds"] == out["scene_seeds"][:1]
 

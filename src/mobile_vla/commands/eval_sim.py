@@ -26,7 +26,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="evaluation scene stream (disjoint from collection)")
     p.add_argument("--strategy", choices=STRATEGIES, default=DEFAULT_STRATEGY,
                    help=f"how chunks become commands (default: {DEFAULT_STRATEGY})")
-    p.add_argument("--ensemble-decay", type=float, default=DEFAULT_DECAY, metavar="D",
+    p.add_argument("--ensemble-decay", type=float, default=None, metavar="D",
                    help="ensemble strategy: the chunk predicted i steps ago weighs exp(-D * i) "
                         f"(default: {DEFAULT_DECAY}; larger trusts the newest chunk more)")
     p.add_argument("--instructions", default=None, choices=(TRAINING, *FAMILIES, NO_SIDE), metavar="NAME",
@@ -59,11 +59,12 @@ def _run(args) -> int:
 
     if args.episodes < 1:
         raise MobileVLAError(f"--episodes must be positive, got {args.episodes}")
-    if not math.isfinite(args.ensemble_decay):
-        raise MobileVLAError(f"--ensemble-decay must be a finite number, got {args.ensemble_decay}")
-    if args.ensemble_decay != DEFAULT_DECAY and (args.baseline or args.strategy != "ensemble"):
-        raise MobileVLAError("--ensemble-decay weighs the ensemble strategy's chunks; use it with a policy "
-                             "and --strategy ensemble")
+    if args.ensemble_decay is not None:
+        if not math.isfinite(args.ensemble_decay):
+            raise MobileVLAError(f"--ensemble-decay must be a finite number, got {args.ensemble_decay}")
+        if args.baseline or args.strategy != "ensemble":
+            raise MobileVLAError("--ensemble-decay weighs the ensemble strategy's chunks; use it with a policy "
+                                 "and --strategy ensemble")
     if args.baseline and args.blank_frames:
         raise MobileVLAError("--blank-frames replaces a policy's frames; use it with --checkpoint or --server")
     if args.baseline:
@@ -81,7 +82,7 @@ def _run(args) -> int:
                                       instructions=args.instructions, video_dir=args.video,
                                       progress=not args.json, task=args.task, scenes=args.scenes,
                                       baseline=args.baseline, blank_frames=args.blank_frames,
-                                      instruction_side=args.instruction_side, decay=args.ensemble_decay)
+                                      instruction_side=args.instruction_side, decay=DEFAULT_DECAY if args.ensemble_decay is None else args.ensemble_decay)
     finally:
         if hasattr(policy, "close"):
             policy.close()
