@@ -38,7 +38,8 @@ def probe(checkpoint: str, scenes: int, seed: int, steps: int, route: str, sente
     with World(int(policy.metadata["image_size"])) as world:
         for i in range(scenes):
             scene = preset.sample(eval_scene_seed(seed, i))
-            expert = run_episode(world, scene, no_side, task=spec, expert=ExpertConfig(no_side_route=route))
+            expert = run_episode(world, scene, no_side, task=spec, expert=ExpertConfig(no_side_route=route),
+                                 max_steps=steps)  # only the first frame and labels are read
             lateral["expert"].append(float(expert.labels[:steps, 1].mean()))
             for name, text in asked.items():
                 chunk = policy.new_session(text).step(expert.frames[0], channel_order="rgb")
