@@ -17,6 +17,11 @@ Each scenario reports round-trip p50/p99, total steps/s, the mean batch size, th
 split of a step in ms (means: ``decode``, ``queue`` — waiting for the batch and the inference
 thread —, ``preprocess``, ``model``, ``encode``), read from the server's ``stage_totals_ms``
 before and after, and the CPU time per step of the server process and of the clients' process.
+On Linux each row also says how busy the server's threads were (``server_thread_cores``: CPU
+seconds per second of the event-loop thread and of every other thread, busiest first — the
+inference thread, the frame-resize threads) and the machine's idle share (``machine_idle``, of
+all cores): a model thread below one core while cores sit idle means the steps wait on each
+other, not on the CPU.
 ``in_process_step_ms`` is the p50 of ``session.step`` of the same frame in this process (with
 ``--torch-threads`` intra-op threads), measured between the lone-client slices. ``targets``
 compares what the issue asks.
@@ -146,6 +151,33 @@ def process_cpu_s(pid: int) -> float:
         return float("nan")
 
 
+def thread_cpu_s(pid: int) -> dict[int, float]:
+    """User + system CPU seconds of each thread of process ``pid`` (Linux /proc; empty elsewhere)."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            out[int(tid)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            continue  # a thread that ended meanwhile
+    return out
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(idle + iowait, total) jiffies of all cores so far (Linux /proc/stat; zeros elsewhere)."""
+    try:
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        return values[3] + values[4], sum(values)
+    except (OSError, ValueError, IndexError):
+        return 0, 0
+
+
 class Server:
     """One server child process and what was measured on it."""
 
@@ -175,6 +207,7 @@ async def scenario(server: Server, clients: int, rate: float | None, duration: f
     url = server.url
     before = await health(url)
     cpu_server, cpu_clients = process_cpu_s(server.child.pid), time.process_time()
+    threads, ticks = thread_cpu_s(server.child.pid), machine_ticks()
     began = time.perf_counter()
     deadline = began + duration
     results = await asyncio.gather(
@@ -182,6 +215,7 @@ async def scenario(server: Server, clients: int, rate: float | None, duration: f
     )
     elapsed = time.perf_counter() - began
     cpu_server, cpu_clients = process_cpu_s(server.child.pid) - cpu_server, time.process_time() - cpu_clients
+    threads_after, ticks_after = thread_cpu_s(server.child.pid), machine_ticks()
     after = await health(url)
     return {
         "clients": clients, "rate": rate, "elapsed": elapsed,
@@ -190,6 +224,9 @@ async def scenario(server: Server, clients: int, rate: float | None, duration: f
         "served": after["steps_served"] - before["steps_served"],
         "stage_ms": {s: after["stage_totals_ms"][s] - before["stage_totals_ms"][s] for s in STAGES},
         "cpu_server_s": cpu_server, "cpu_clients_s": cpu_clients,
+        "thread_cpu_s": {tid: t - threads.get(tid, 0.0) for tid, t in threads_after.items()},
+        "main_tid": server.child.pid,  # the event loop runs on the main thread
+        "idle_ticks": (ticks_after[0] - ticks[0], ticks_after[1] - ticks[1]),
     }
 
 
@@ -214,6 +251,24 @@ def summarise(server: Server, runs: list[dict]) -> dict:
             "server": round(sum(r["cpu_server_s"] for r in runs) * 1e3 / steps, 2),
             "clients": round(sum(r["cpu_clients_s"] for r in runs) * 1e3 / steps, 2),
         },
+        **thread_load(runs, elapsed),
+    }
+
+
+def thread_load(runs: list[dict], elapsed: float) -> dict:
+    """``server_thread_cores`` and ``machine_idle`` of pooled runs (empty where /proc is missing)."""
+    busy: dict[int, float] = {}
+    for r in runs:
+        for tid, seconds in r["thread_cpu_s"].items():
+            busy[tid] = busy.get(tid, 0.0) + seconds
+    idle, total = (sum(r["idle_ticks"][i] for r in runs) for i in (0, 1))
+    if not busy or not total:
+        return {}
+    main = busy.pop(runs[0]["main_tid"], 0.0)
+    others = sorted((s / elapsed for s in busy.values() if s > 0), reverse=True)
+    return {
+        "server_thread_cores": {"event_loop": round(main / elapsed, 3), "others": [round(c, 3) for c in others]},
+        "machine_idle": round(idle / total, 3),
     }
 
 
