@@ -58,6 +58,20 @@ def test_config_rejects_unknown_keys_with_their_path():
         from_dict(DemoConfig, {"expert": {"no_side_route": "nearest"}}, "demo")
 
 
+@dataclasses.dataclass
+class _Tuned:
+    inner: _Inner = dataclasses.field(default_factory=lambda: _Inner(rank=2))  # not the class's defaults
+
+
+def test_a_partial_override_keeps_the_fields_own_default():
+    assert from_dict(_Tuned, {"inner": {"alpha": 1.0}}) == _Tuned(_Inner(rank=2, alpha=1.0))
+    assert from_dict(_Outer, {"inner": {"alpha": 1.0}}).inner.rank == 8
+    from mobile_vla.demo import DemoConfig
+
+    expert = from_dict(DemoConfig, {"expert": {"no_side_route": "right"}}).expert
+    assert (expert.no_side_route, expert.clearance) == ("right", DemoConfig().expert.clearance)
+
+
 def test_config_overrides_and_yaml(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("name: a\ninner:\n  rank: 4\n")

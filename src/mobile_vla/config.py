@@ -57,13 +57,38 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, path: str = "") -> T:
         tp = _unwrap_optional(hints[name])
         sub = f"{path}.{name}" if path else name
         if _is_dataclass_type(tp) and value is not None:
-            kwargs[name] = from_dict(tp, value, sub)
+            kwargs[name] = from_dict(tp, _over_default(fields[name], value), sub)
         else:
             kwargs[name] = _check_scalar(tp, value, sub)
     try:
         return cls(**kwargs)
     except ValueError as exc:  # a dataclass's own check (__post_init__): say where in the config
         raise ConfigError(f"{path or cls.__name__}: {exc}") from None
+
+
+def _over_default(field: dataclasses.Field, value: Any) -> Any:
+    """A partial mapping for a nested dataclass field, laid over that field's own default.
+
+    A field's default instance may differ from its class's defaults (the demo's expert drives a
+    wider lane than ``ExpertConfig()``): ``expert.no_side_route=right`` must change that one
+    value, not reset the others to the class's.
+    """
+    if field.default is not dataclasses.MISSING:
+        default = field.default
+    elif field.default_factory is not dataclasses.MISSING:
+        default = field.default_factory()
+    else:
+        return value
+    if not isinstance(value, dict) or not dataclasses.is_dataclass(default):
+        return value
+    return _merge(dataclasses.asdict(default), value)
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = _merge(out[key], value) if isinstance(out.get(key), dict) and isinstance(value, dict) else value
+    return out
 
 
 def _check_scalar(tp: Any, value: Any, path: str) -> Any:
