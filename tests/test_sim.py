@@ -303,6 +303,19 @@ def test_cli_expert_eval_and_plot(tmp_path, capsys):
     assert main(["sim", "plot", str(tmp_path / "missing"), "--out", str(png)]) == 2
 
 
+def test_cli_expert_lane_flags(tmp_path, capsys):
+    """--clearance / --front-margin reach the expert: a wider lane, entered earlier, still succeeds."""
+    paths = {}
+    for name, flags in (("default", []), ("wide", ["--clearance", "0.75", "--front-margin", "0.6"])):
+        assert main(["sim", "expert-eval", "--episodes", "4", "--json", "--out", str(tmp_path / name), *flags]) == 0
+        assert json.loads(capsys.readouterr().out)["success_rate"] == 1.0
+        rollouts = [json.loads(line) for line in (tmp_path / name / "rollouts.jsonl").read_text().splitlines()]
+        paths[name] = [max(abs(p[1]) for p in r["trajectory"]) for r in rollouts]  # widest lateral offset
+    assert all(w > d for w, d in zip(paths["wide"], paths["default"]))
+    assert main(["sim", "expert-eval", "--episodes", "2", "--clearance", "0"]) == 2
+    assert "--clearance must be positive" in capsys.readouterr().err
+
+
 def test_frames_differ_between_scenes(world):
     frames = []
     for seed in (1, 2):

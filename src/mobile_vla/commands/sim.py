@@ -25,6 +25,7 @@ def register(sub) -> None:
     c.add_argument("--image-size", type=int, default=112, help="frame size in pixels (S×S)")
     c.add_argument("--style", choices=("continuous", "discrete"), default="continuous",
                    help="expert style: smooth velocities or teleop-like ±1.15/0 keys")
+    add_lane_args(c)
     c.add_argument("--noise", type=float, default=0.5,
                    help="fraction of episodes with perturbed executed actions (labels stay clean)")
     c.add_argument("--noise-prob", type=float, default=0.3, help="per-step perturbation probability")
@@ -56,6 +57,7 @@ def register(sub) -> None:
     e.add_argument("--episodes", type=int, default=100)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--style", choices=("continuous", "discrete"), default="continuous")
+    add_lane_args(e)
     e.add_argument("--out", default=None, help="also write rollouts.jsonl here (for `sim plot`)")
     add_scene_args(e)
     e.add_argument("--json", action="store_true", help="print one JSON object")
@@ -98,13 +100,33 @@ def _family_weights(text: str | None) -> dict[str, float] | None:
     return weights
 
 
+def add_lane_args(parser: argparse.ArgumentParser) -> None:
+    """The expert's lane beside the cluster (``ExpertConfig``; ``mobile-vla demo`` uses 0.75 / 0.6)."""
+    from mobile_vla.sim.expert import ExpertConfig
+
+    parser.add_argument("--clearance", type=float, default=ExpertConfig.clearance, metavar="M",
+                        help="gap between the robot and the cluster's side in the expert's lane, m "
+                             "(default: %(default)s)")
+    parser.add_argument("--front-margin", type=float, default=ExpertConfig.front_margin, metavar="M",
+                        help="the expert reaches the lane this far before the cluster's front face, m "
+                             "(default: %(default)s)")
+
+
+def _expert(args: argparse.Namespace):
+    from mobile_vla.sim.expert import ExpertConfig
+
+    _check(args.clearance > 0, f"--clearance must be positive, got {args.clearance}")
+    _check(args.front_margin >= 0, f"--front-margin must be >= 0, got {args.front_margin}")
+    return ExpertConfig(style=args.style, clearance=args.clearance, front_margin=args.front_margin)
+
+
 def _collect(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from mobile_vla.cli import emit
     from mobile_vla.sim.collect import CollectConfig, collect
     from mobile_vla.sim.controllers import PolicyControllerFactory
-    from mobile_vla.sim.expert import ExpertConfig, NoiseConfig
+    from mobile_vla.sim.expert import NoiseConfig
 
     _check(args.episodes > 0, f"--episodes must be positive, got {args.episodes}")
     _check(args.workers > 0, f"--workers must be positive, got {args.workers}")
@@ -122,7 +144,7 @@ def _collect(args: argparse.Namespace) -> int:
         factory = PolicyControllerFactory(str(args.policy))
     cfg = CollectConfig(
         out=Path(args.out), episodes=args.episodes, seed=args.seed, image_size=args.image_size,
-        expert=ExpertConfig(style=args.style), noise_fraction=args.noise,
+        expert=_expert(args), noise_fraction=args.noise,
         noise=NoiseConfig(prob=args.noise_prob, std=args.noise_std), beta=args.beta, layout=args.layout,
         task=args.task, scenes=args.scenes, no_side_fraction=args.no_side_fraction,
         unpaired=args.unpaired_side if args.unpaired else None, family_weights=weights,
@@ -140,11 +162,10 @@ def _expert_eval(args: argparse.Namespace) -> int:
 
     from mobile_vla.cli import emit
     from mobile_vla.sim.evaluate import expert_eval
-    from mobile_vla.sim.expert import ExpertConfig
 
     _check(args.episodes > 0, f"--episodes must be positive, got {args.episodes}")
     records = Path(args.out) / "rollouts.jsonl" if args.out else None
-    s = expert_eval(args.episodes, args.seed, ExpertConfig(style=args.style), records, args.task, args.scenes)
+    s = expert_eval(args.episodes, args.seed, _expert(args), records, args.task, args.scenes)
     text = (f"expert ({s['style']}) on {s['episodes']} episodes: success_rate {s['success_rate']:.3f}  "
             f"side_accuracy {s['side_accuracy']:.3f}  collision_rate {s['collision_rate']:.3f}  "
             f"mean_steps {s['mean_steps']:.1f}")
