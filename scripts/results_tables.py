@@ -197,6 +197,20 @@ def _sweep_mean(rows: dict[int, dict]):
     return lambda side, metric: f"{100 * sum(r[side][metric] for r in rows.values()) / len(rows):.1f} %"
 
 
+GOAL_SIDES = ("instructed", "other")  # eval-sim's by_goal_side: the goal on the instructed side, or across
+
+
+def _goal_mean(rows: dict[int, dict], group: str, metric: str) -> str:
+    return f"{100 * sum(r['by_goal_side'][group][metric] for r in rows.values()) / len(rows):.1f} %"
+
+
+def _phase_means(rows: dict[int, dict]) -> str:
+    """Failed episodes by the phase where they ended (summed over outcomes), mean over seeds."""
+    share = lambda r, p: sum(o.get(p, 0.0) for o in r["failure_phases"].values())  # noqa: E731
+    return " / ".join(f"{100 * sum(share(r, p) for r in rows.values()) / len(rows):.1f} %"
+                      for p in ("approach", "beside", "after")) + " | "
+
+
 def sweep_tables(results: Path) -> dict[str, str]:
     """``sweep_<sweep>`` → settings against seeds, from ``sweeps/<sweep>/<setting>_seed<S>.json``."""
     tables = {}
@@ -212,17 +226,27 @@ def sweep_tables(results: Path) -> dict[str, str]:
                 raise SystemExit(f"{path}: its scenes differ from another seed-{seed} report of sweep {folder.name!r}")
             runs.setdefault(setting, {})[int(seed)] = report
         seeds = sorted(scenes)
-        lines = ["| setting | success, mean | left | right | collision | timeout | per seed, left / right | seeds |",
-                 "|---|---|---|---|---|---|---|---|"]
+        # Reports written since eval-sim split episodes by the goal's side: two more columns.
+        by_goal = all((r.get("by_goal_side") or {}).get(g) for rows in runs.values() for r in rows.values()
+                      for g in GOAL_SIDES)
+        goal_head = "".join(f"goal {g}: success / collision | " for g in GOAL_SIDES) if by_goal else ""
+        phased = all("failure_phases" in r for rows in runs.values() for r in rows.values())
+        phase_head = "failed: approach / beside / after | " if phased else ""
+        lines = [f"| setting | success, mean | left | right | collision | timeout | {goal_head}{phase_head}"
+                 "per seed, left / right | seeds |",
+                 "|---|---|---|---|---|---|---|---|" + "---|" * (2 * by_goal + phased)]
         order = sorted(runs, key=lambda name: (CONTROLLER_ORDER.get(name, 2), name))
         for setting in order:
             rows = runs[setting]
             mean = _sweep_mean(rows)
             per_seed = ", ".join(f"{100 * rows[s]['left']['success_rate']:.0f} / {100 * rows[s]['right']['success_rate']:.0f}"
                                  if s in rows else "–" for s in seeds)
+            goal = "".join(f"{_goal_mean(rows, g, 'success_rate')} / {_goal_mean(rows, g, 'collision_rate')} | "
+                           for g in GOAL_SIDES) if by_goal else ""
             lines.append(f"| {setting} | {mean('overall', 'success_rate')} | {mean('left', 'success_rate')} | "
                          f"{mean('right', 'success_rate')} | "
-                         f"{mean('overall', 'collision_rate')} | {mean('overall', 'timeout_rate')} | {per_seed} | "
+                         f"{mean('overall', 'collision_rate')} | {mean('overall', 'timeout_rate')} | {goal}"
+                         f"{_phase_means(rows) if phased else ''}{per_seed} | "
                          f"{', '.join(map(str, sorted(rows)))} |")
         episodes = {r["left"]["episodes"] for rows in runs.values() for r in rows.values()}
         lines += ["", f"{'/'.join(map(str, sorted(episodes)))} episodes per side and seed; reports in "

@@ -131,6 +131,10 @@ def test_eval_sim_json_per_side(trained, capsys, tmp_path):
         assert r["success_rate"] + r["collision_rate"] + r["timeout_rate"] + r["wrong_target_rate"] == pytest.approx(1.0)
         assert r["mean_steps"] >= 1
     assert list((tmp_path / "v").glob("*.mp4")) and (tmp_path / "r.png").stat().st_size > 0
+    # Paired scenes: the goal lies on the instructed side in one episode of each scene, across in the other.
+    assert out["by_goal_side"]["instructed"]["episodes"] == out["by_goal_side"]["other"]["episodes"] == 2
+    failed = sum(share for phases in out["failure_phases"].values() for share in phases.values())
+    assert failed == pytest.approx(1 - out["overall"]["success_rate"])  # every failure placed once
     blank = _json(capsys, ["eval-sim", "--checkpoint", str(checkpoint), "--episodes", "2", "--seed", "1",
                            "--blank-frames", "--json"])
     assert blank["controller"] == "policy" and blank["blank_frames"] is True
@@ -175,6 +179,9 @@ def test_demo_smoke(tmp_path, capsys):
     from mobile_vla.demo import summary_table
 
     assert "blind baseline success, left" in summary_table(full)
+    goal = full["closed_loop_by_goal_side"]  # the one scene pair: one episode with the cup on each side
+    assert goal["instructed"]["episodes"] == goal["other"]["episodes"] == 1
+    assert "goal on the instructed / other side" in summary_table(full)
     assert re.search(r"published checkpoint +average of rounds 0-1\n", summary_table(full))
     assert full["closed_loop_expert"]["overall"]["episodes"] == 2  # the expert on the same scenes
     assert full["expert_success_left"] == full["closed_loop_expert"]["left"]["success_rate"]

@@ -28,3 +28,35 @@ def test_records_without_geometry_count_as_unknown_phase():
     assert out["collision"]["unknown"] == 0.5
     with pytest.raises(ValueError, match="no closed-loop records"):
         failure_phases([])
+
+
+def test_goal_side_is_the_side_of_the_cluster_centre_line_the_goal_lies_on():
+    import dataclasses
+
+    from mobile_vla.sim.scene import scene_seed
+    from mobile_vla.sim.scene_varied import sample_varied_scene
+    from mobile_vla.sim.suggested import goal_side
+
+    scene = sample_varied_scene(scene_seed(0, 3))
+    _, _, y_min, y_max = scene.obstacle_bounds
+    centre = (y_min + y_max) / 2
+    assert goal_side(scene, (4.0, centre + 0.05)) == "left"  # +y is the robot's left
+    assert goal_side(scene, (4.0, centre - 0.05)) == "right"
+    assert goal_side(dataclasses.replace(scene, boxes=()), (4.0, 0.0)) is None
+
+
+def test_by_goal_side_splits_sided_episodes_by_where_the_goal_lay():
+    from types import SimpleNamespace
+
+    from mobile_vla.eval.closed_loop import by_goal_side
+
+    def result(side, success):
+        return SimpleNamespace(side=side, success=success, passed_side=side, collision=not success,
+                               timeout=False, wrong_target=False, steps=10)
+
+    results = [result("left", True), result("right", False), result("left", True), result(None, True)]
+    records = [{"goal_side": "left"}, {"goal_side": "left"}, {"goal_side": None}, {"goal_side": "right"}]
+    groups = by_goal_side(results, records)
+    assert groups["instructed"]["episodes"] == 1 and groups["instructed"]["success_rate"] == 1.0
+    assert groups["other"]["episodes"] == 1 and groups["other"]["collision_rate"] == 1.0
+    assert by_goal_side(results[2:], records[2:]) == {"instructed": None, "other": None}  # no boxes; no side

@@ -78,6 +78,18 @@ def test_sweep_tables_average_over_seeds_and_refuse_mixed_scenes(tmp_path):
     assert table.index("| blind |") < table.index("| d1 |") < table.index("| d2 |")
     assert "| d1 | 90.0 % | 85.0 % | 95.0 % | 10.0 % | 0.0 % | 80 / 90, 90 / 100 | 0, 1 |" in table
     assert "| d2 | 55.0 % | 50.0 % | 60.0 % | 10.0 % | 0.0 % | 50 / 60, – | 0 |" in table
+    assert "goal instructed" not in table  # reports without by_goal_side: no such columns
+    goal = {"instructed": {"success_rate": 1.0, "collision_rate": 0.0}, "other": {"success_rate": 0.7, "collision_rate": 0.2}}
+    for path in folder.glob("*.json"):
+        phases = {"collision": {"approach": 0.02, "beside": 0.08, "after": 0.0},
+                  "timeout": {"approach": 0.0, "beside": 0.0, "after": 0.1}}
+        path.write_text(json.dumps({**json.loads(path.read_text()), "by_goal_side": goal, "failure_phases": phases}))
+    table = results_tables.sweep_tables(tmp_path)["sweep_decay"]
+    assert ("| goal instructed: success / collision | goal other: success / collision | "
+            "failed: approach / beside / after |") in table
+    assert ("| d2 | 55.0 % | 50.0 % | 60.0 % | 10.0 % | 0.0 % | 100.0 % / 0.0 % | 70.0 % / 20.0 % | "
+            "2.0 % / 8.0 % / 10.0 % | 50 / 60, – | 0 |") in table
+    assert table.splitlines()[1].count("|") == table.splitlines()[0].count("|")  # a well-formed header
     (folder / "d3_seed1.json").write_text(json.dumps(report([99, 7], 0.5, 0.5)))  # other scenes than seed 1's
     with pytest.raises(SystemExit, match="d3_seed1.json.*scenes differ"):
         results_tables.sweep_tables(tmp_path)

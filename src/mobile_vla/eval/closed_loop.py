@@ -88,8 +88,13 @@ def evaluate_closed_loop(
         summary is :func:`mobile_vla.sim.evaluate.summarize` and ``records`` holds per-episode
         trajectories for plotting; ``instructions`` names the set; ``sides_taken`` (no-side: the
         fraction of episodes passing left / right); ``confusion`` (scenes holding another task's
-        objects: the fraction of episodes that reached one, else ``None``).
+        objects: the fraction of episodes that reached one, else ``None``); ``by_goal_side``
+        (:func:`by_goal_side`); ``failure_phases`` (:func:`mobile_vla.eval.failures.failure_phases`:
+        per outcome, the share of episodes that failed on the approach, beside or after the
+        cluster). Each record says on which side of the cluster its goal lay
+        (``goal_side``, :func:`mobile_vla.sim.suggested.goal_side`).
     """
+    from mobile_vla.eval.failures import failure_phases
     from mobile_vla.eval.rollout_video import write_rollout_video
     from mobile_vla.policy.controller import PolicyController
     from mobile_vla.sim.baselines import BASELINES, BlankFrames, BlindReplay, mean_expert_actions
@@ -97,6 +102,7 @@ def evaluate_closed_loop(
     from mobile_vla.sim.evaluate import summarize
     from mobile_vla.sim.rollout import run_episode
     from mobile_vla.sim.scene import eval_scene_seed
+    from mobile_vla.sim.suggested import goal_side
     from mobile_vla.sim.tasks import resolve
     from mobile_vla.sim.world import World
 
@@ -139,8 +145,10 @@ def evaluate_closed_loop(
                 results.append(result)
                 slots.append(side)
                 confused.append(other_task_reached(scene, result.poses, spec.target))
+                named = None if instructions == NO_SIDE else side
                 records.append({**result.to_record(scene), "confused": confused[-1],
-                                "instruction_side": instruction_side})
+                                "instruction_side": instruction_side,
+                                "goal_side": goal_side(scene, spec.goal(scene, named))})
                 if want_video:
                     write_rollout_video(result.frames, records[-1], video_dir / f"rollout_{len(results) - 1:02d}_{side}.mp4")
                 bar.update(1)
@@ -157,6 +165,8 @@ def evaluate_closed_loop(
     report["instructions"] = instructions
     if instructions == NO_SIDE:
         report["sides_taken"] = {s: float(np.mean([r.passed_side == s for r in results])) for s in SIDES}
+    report["by_goal_side"] = by_goal_side(results, records)
+    report["failure_phases"] = failure_phases(records)  # where the failed episodes ended
     judged = [c for c in confused if c is not None]
     report["confusion"] = float(np.mean(judged)) if judged else None
     report["strategy"] = strategy if baseline is None else None
@@ -169,6 +179,23 @@ def evaluate_closed_loop(
     report["scene_seeds"] = list(dict.fromkeys(int(r["scene_seed"]) for r in records))
     report["records"] = records
     return report
+
+
+def by_goal_side(results, records: list[dict[str, Any]]) -> dict[str, dict[str, Any] | None]:
+    """Summaries of the episodes whose goal lay on the ``instructed`` side of the obstacle cluster
+    and of those where it lay on the ``other`` side (the route must cross behind the cluster to
+    reach it); ``None`` for a group without episodes. Episodes that name no side, or whose
+    scene has no boxes, are in neither group. In the cup task with ``instruction_side`` ``both``
+    each scene gives one episode to each group; in the basket task the side word names the goal,
+    so nearly every episode is ``instructed``."""
+    from mobile_vla.sim.evaluate import summarize
+
+    groups: dict[str, list] = {"instructed": [], "other": []}
+    for result, record in zip(results, records):
+        goal, side = record.get("goal_side"), result.side
+        if goal is not None and side is not None:
+            groups["instructed" if goal == side else "other"].append(result)
+    return {name: summarize(members) if members else None for name, members in groups.items()}
 
 
 def success_by_family(policy, episodes: int, seed: int = 0, strategy: str = DEFAULT_STRATEGY, task: str | None = None,

@@ -29,3 +29,17 @@ def suggested_side(scene: SceneSpec) -> str:
     """``"left"`` or ``"right"``: the side with more room (ties, which have measure zero, go left)."""
     room = room_by_side(scene)
     return "left" if room["left"] >= room["right"] else "right"
+
+
+def goal_side(scene: SceneSpec, goal_xy: tuple[float, float]) -> str | None:
+    """``"left"`` or ``"right"``: the side of the obstacle cluster's centre line (along +x) the
+    goal lies on; ``None`` for a scene without boxes.
+
+    With the goal on the other side than the instructed route, the route must cross behind the
+    cluster: the robot is drawn towards the goal it sees while it should still be moving out
+    into the lane, and the front corner is where such episodes collide (docs/results.md).
+    """
+    if not scene.boxes:
+        return None
+    _, _, y_min, y_max = scene.obstacle_bounds
+    return "left" if goal_xy[1] >= (y_min + y_max) / 2 else "right"
