@@ -55,7 +55,7 @@ class DemoConfig:
     noise_fraction: float = 0.5
     # Labels every collected state. A wider lane entered earlier than `sim collect`'s default
     # (0.6 m, 0.3 m): the policy under-steers when the cup lies across the cluster, and the margin
-    # absorbs it (fresh scenes, seeds 0/1/4: 91 % against 87 %, `lane075-front06` in docs/results.md).
+    # absorbs it (fresh scenes, five seeds: 90.8 % against 87.2 %, `lane075-front06` in docs/results.md).
     expert: ExpertConfig = ExpertConfig(clearance=0.75, front_margin=0.6)
     train_steps: int = 1200
     # Four short rounds rather than two long ones (the same optimiser steps): the policy's own

@@ -37,7 +37,7 @@ def goal_side(scene: SceneSpec, goal_xy: tuple[float, float]) -> str | None:
 
     With the goal on the other side than the instructed route, the route must cross behind the
     cluster: the robot is drawn towards the goal it sees while it should still be moving out
-    into the lane, and the front corner is where such episodes collide (docs/results.md).
+    into the lane, and most collisions are in such episodes (docs/results.md).
     """
     if not scene.boxes:
         return None
