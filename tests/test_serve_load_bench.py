@@ -31,7 +31,7 @@ def test_thread_load_pools_runs_and_puts_the_event_loop_apart():
 def test_the_benchmark_runs_and_reports_where_the_server_threads_spend():
     out = subprocess.run(
         [sys.executable, str(SCRIPT), "--policy", "fake", "--duration", "0.6", "--max-clients", "1,2",
-         "--rate-clients", "2", "--lone-rounds", "2", "--frame", "48x64"],
+         "--rate-clients", "2", "--lone-rounds", "2", "--frame", "240x320"],
         capture_output=True, text=True, timeout=120, check=True,
     )
     report = json.loads(out.stdout)
@@ -40,7 +40,9 @@ def test_the_benchmark_runs_and_reports_where_the_server_threads_spend():
     for row in rows:
         assert row["steps"] > 0
         threads = row["server_thread_cores"]
-        assert threads["event_loop"] > 0  # the event loop decoded every step
-        assert all(c > 0 for c in threads["others"])
+        # CPU time is counted in clock ticks (10 ms): a short scenario may show none on a thread.
+        assert threads["event_loop"] >= 0 and all(c > 0 for c in threads["others"])
         assert 0.0 <= row["machine_idle"] <= 1.0
+    # Over all scenarios the event loop, which decoded every step, was seen working.
+    assert sum(r["server_thread_cores"]["event_loop"] for r in rows) > 0
     assert set(report["targets"]) >= {"lone_p50_batched_over_unbatched", "round_trip_over_in_process"}
