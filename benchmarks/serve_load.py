@@ -141,12 +141,17 @@ async def health(url: str) -> dict:
         return protocol.unpack(await ws.recv())
 
 
+def _stat_cpu_s(stat_path: str) -> float:
+    """User + system CPU seconds from a Linux ``/proc/.../stat`` file (raises OSError if gone)."""
+    with open(stat_path) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def process_cpu_s(pid: int) -> float:
     """User + system CPU seconds of process ``pid`` so far (Linux /proc; NaN elsewhere)."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return _stat_cpu_s(f"/proc/{pid}/stat")
     except (OSError, ValueError, IndexError):
         return float("nan")
 
@@ -160,9 +165,7 @@ def thread_cpu_s(pid: int) -> dict[int, float]:
         return out
     for tid in tids:
         try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            out[int(tid)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            out[int(tid)] = _stat_cpu_s(f"/proc/{pid}/task/{tid}/stat")
         except (OSError, ValueError, IndexError):
             continue  # a thread that ended meanwhile
     return out
