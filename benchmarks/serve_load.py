@@ -40,6 +40,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -56,37 +57,45 @@ RIGHT = "go around the box on the right and reach the cup"
 STAGES = ("decode", "queue", "preprocess", "model", "encode")
 
 
+def policy_loader(args: argparse.Namespace):
+    """A picklable ``load()`` of the benchmarked policy (the server may run it in a process of its own)."""
+    if args.policy == "fake":
+        from mobile_vla.serve.fake import FakePolicy
+
+        return functools.partial(FakePolicy, delay_s=args.fake_delay_ms / 1e3)
+    from mobile_vla.policy.backends import load_policy as load_backend
+
+    return functools.partial(load_backend, args.checkpoint_dir, device=args.device)  # torch checkpoint or ONNX export
+
+
 def load_policy(args: argparse.Namespace, torch_threads: int = 0):
     if torch_threads:
         import torch
 
         torch.set_num_threads(torch_threads)
-    if args.policy == "fake":
-        from mobile_vla.serve.fake import FakePolicy
-
-        return FakePolicy(delay_s=args.fake_delay_ms / 1e3)
-    from mobile_vla.policy.backends import load_policy as load_backend
-
-    return load_backend(args.checkpoint_dir, device=args.device)  # a torch checkpoint or an ONNX export
+    return policy_loader(args)()
 
 
 def serve_child(args: argparse.Namespace) -> None:
-    """Child process: build the policy, serve it with the server's defaults (but for the flags
-    given), print the port as one JSON line."""
-    from mobile_vla.serve.server import ServerConfig, serve_forever
+    """Child process: build the policy where the server would (``host_policy``), serve it with the
+    server's defaults (but for the flags given), print the port as one JSON line."""
+    from mobile_vla.serve.server import ServerConfig, host_policy, serve_forever
 
-    policy = load_policy(args)  # torch threads: the server's own default (ServerConfig.torch_threads)
     overrides = {
         "batch_window_ms": args.batch_window_ms, "max_batch": args.max_batch, "workers": args.workers,
-        "torch_threads": args.server_torch_threads,
+        "torch_threads": args.server_torch_threads, "inference_process": args.inference_process,
     }
     config = ServerConfig(port=0, **{k: v for k, v in overrides.items() if v is not None})
+    policy = host_policy(policy_loader(args), config)
 
     def ready(port: int) -> None:
-        print(json.dumps({"port": port, "metadata": policy.metadata, "config": dataclasses.asdict(config)},
-                         default=str), flush=True)
+        print(json.dumps({"port": port, "metadata": policy.metadata, "config": dataclasses.asdict(config),
+                          "inference_pid": getattr(policy, "pid", None)}, default=str), flush=True)
 
-    serve_forever(policy, config, on_ready=ready)
+    try:
+        serve_forever(policy, config, on_ready=ready)
+    finally:
+        getattr(policy, "close", lambda: None)()
 
 
 def in_process_step_ms(policy, frame: np.ndarray, steps: int = 40) -> list[float]:
@@ -171,6 +180,11 @@ def thread_cpu_s(pid: int) -> dict[int, float]:
     return out
 
 
+def server_thread_cpu_s(pids: list[int]) -> dict[tuple[int, int], float]:
+    """:func:`thread_cpu_s` of the server process and of its inference process, keyed (pid, tid)."""
+    return {(pid, tid): seconds for pid in pids for tid, seconds in thread_cpu_s(pid).items()}
+
+
 def machine_ticks() -> tuple[int, int]:
     """(idle + iowait, total) jiffies of all cores so far (Linux /proc/stat; zeros elsewhere)."""
     try:
@@ -191,12 +205,15 @@ class Server:
                             ("--workers", args.workers), ("--server-torch-threads", args.server_torch_threads)):
             if value is not None:
                 child_args += [flag, str(value)]
+        if args.inference_process is not None:
+            child_args.append("--inference-process" if args.inference_process else "--no-inference-process")
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
         self.child = subprocess.Popen([sys.executable, __file__, *child_args], stdout=subprocess.PIPE,
                                       stderr=subprocess.DEVNULL, text=True, env=env)
         ready = json.loads(self.child.stdout.readline())
         self.url = f"ws://127.0.0.1:{ready['port']}"
         self.metadata, self.config = ready["metadata"], ready["config"]
+        self.inference_pid = ready.get("inference_pid")  # the policy's own process, if it has one
         self.window_ms = float(self.config["batch_window_ms"])
         self.results: list[dict] = []
 
@@ -209,16 +226,17 @@ async def scenario(server: Server, clients: int, rate: float | None, duration: f
     """Run one scenario; returns the raw measurements (see :func:`summarise`)."""
     url = server.url
     before = await health(url)
-    cpu_server, cpu_clients = process_cpu_s(server.child.pid), time.process_time()
-    threads, ticks = thread_cpu_s(server.child.pid), machine_ticks()
+    pids = [server.child.pid] + ([server.inference_pid] if server.inference_pid else [])
+    cpu_server, cpu_clients = sum(map(process_cpu_s, pids)), time.process_time()
+    threads, ticks = server_thread_cpu_s(pids), machine_ticks()
     began = time.perf_counter()
     deadline = began + duration
     results = await asyncio.gather(
         *(client(url, LEFT if i % 2 == 0 else RIGHT, step, deadline, rate) for i in range(clients))
     )
     elapsed = time.perf_counter() - began
-    cpu_server, cpu_clients = process_cpu_s(server.child.pid) - cpu_server, time.process_time() - cpu_clients
-    threads_after, ticks_after = thread_cpu_s(server.child.pid), machine_ticks()
+    cpu_server, cpu_clients = sum(map(process_cpu_s, pids)) - cpu_server, time.process_time() - cpu_clients
+    threads_after, ticks_after = server_thread_cpu_s(pids), machine_ticks()
     after = await health(url)
     return {
         "clients": clients, "rate": rate, "elapsed": elapsed,
@@ -229,6 +247,7 @@ async def scenario(server: Server, clients: int, rate: float | None, duration: f
         "cpu_server_s": cpu_server, "cpu_clients_s": cpu_clients,
         "thread_cpu_s": {tid: t - threads.get(tid, 0.0) for tid, t in threads_after.items()},
         "main_tid": server.child.pid,  # the event loop runs on the main thread
+        "inference_pid": server.inference_pid,
         "idle_ticks": (ticks_after[0] - ticks[0], ticks_after[1] - ticks[1]),
     }
 
@@ -260,19 +279,20 @@ def summarise(server: Server, runs: list[dict]) -> dict:
 
 def thread_load(runs: list[dict], elapsed: float) -> dict:
     """``server_thread_cores`` and ``machine_idle`` of pooled runs (empty where /proc is missing)."""
-    busy: dict[int, float] = {}
+    busy: dict[tuple[int, int], float] = {}
     for r in runs:
-        for tid, seconds in r["thread_cpu_s"].items():
-            busy[tid] = busy.get(tid, 0.0) + seconds
+        for key, seconds in r["thread_cpu_s"].items():
+            busy[key] = busy.get(key, 0.0) + seconds
     idle, total = (sum(r["idle_ticks"][i] for r in runs) for i in (0, 1))
     if not busy or not total:
         return {}
-    main = busy.pop(runs[0]["main_tid"], 0.0)
-    others = sorted((s / elapsed for s in busy.values() if s > 0), reverse=True)
-    return {
-        "server_thread_cores": {"event_loop": round(main / elapsed, 3), "others": [round(c, 3) for c in others]},
-        "machine_idle": round(idle / total, 3),
-    }
+    server_pid, inference_pid = runs[0]["main_tid"], runs[0].get("inference_pid")
+    main = busy.pop((server_pid, server_pid), 0.0)
+    others = sorted((s / elapsed for (pid, _), s in busy.items() if pid == server_pid and s > 0), reverse=True)
+    cores = {"event_loop": round(main / elapsed, 3), "others": [round(c, 3) for c in others]}
+    if inference_pid:
+        cores["inference_process"] = round(sum(s for (pid, _), s in busy.items() if pid == inference_pid) / elapsed, 3)
+    return {"server_thread_cores": cores, "machine_idle": round(idle / total, 3)}
 
 
 def run_all(args: argparse.Namespace, step: bytes, policy, frame: np.ndarray) -> tuple[list[Server], list[float]]:
@@ -351,6 +371,8 @@ def main() -> None:
     parser.add_argument("--torch-threads", type=int, default=0,
                         help="torch intra-op threads of the in-process session.step (0: torch's default); "
                              "the servers use theirs (--server-torch-threads)")
+    parser.add_argument("--inference-process", action=argparse.BooleanOptionalAction, default=None,
+                        help="the servers' policy in a process of its own (default: the server's default)")
     parser.add_argument("--serve-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--checkpoint-dir", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -388,7 +410,8 @@ def main() -> None:
         "model": batched.metadata.get("model", batched.metadata.get("model_name")),
         "device": args.device,
         "server_config": {k: batched.config[k] for k in
-                          ("batch_window_ms", "max_batch", "workers", "max_queue", "torch_threads")},
+                          ("batch_window_ms", "max_batch", "workers", "max_queue", "torch_threads",
+                           "inference_process")},
         "in_process_torch_threads": args.torch_threads or "default",
         "frame": [h, w, 3],
         "duration_s": args.duration,

@@ -237,6 +237,8 @@ def test_serve_flags_and_their_documented_defaults():
     assert (defaults.max_connections, defaults.auth_timeout_s, defaults.preauth_max_bytes) == (64, 10.0, 4096)
     assert (defaults.idle_timeout_s, defaults.batch_window_ms, defaults.max_batch) == (300.0, 5.0, 16)
     assert defaults.scheme == "ws" and defaults.max_message_bytes == 16 * 1024 * 1024
+    assert defaults.inference_process is False
+    assert server_config(build_parser().parse_args(["serve", "--checkpoint", "c", "--inference-process"])).inference_process
     assert defaults.torch_threads == 1
     assert server_config(build_parser().parse_args(["serve", "--checkpoint", "c", "--torch-threads", "0"])).torch_threads == 0
     flags = ["serve", "--checkpoint", "ckpt", "--max-connections", "3", "--auth-timeout", "2", "--preauth-max-bytes",

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -106,7 +107,8 @@ def test_eval_closed_loop_report_is_the_same_through_the_server():
 
 
 def test_cli_serves_a_checkpoint_with_a_token(tiny_checkpoint, tiny_policy):
-    """``mobile-vla serve --json`` prints one JSON object once listening, then serves."""
+    """``mobile-vla serve --json`` prints one JSON object once listening, then serves; with
+    ``--inference-process`` the policy runs in a child process, which SIGTERM ends too."""
     env = {**os.environ, "MOBILE_VLA_TOKEN": "cli-token"}
     cmd = [
         sys.executable,
@@ -119,7 +121,7 @@ def test_cli_serves_a_checkpoint_with_a_token(tiny_checkpoint, tiny_policy):
         "0",
     ]
     proc = subprocess.Popen(
-        [*cmd, "--json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+        [*cmd, "--inference-process", "--json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
     )
     try:
         lines = []
@@ -139,6 +141,25 @@ def test_cli_serves_a_checkpoint_with_a_token(tiny_checkpoint, tiny_policy):
                 atol=1e-6,
                 rtol=0,
             )
+        children = _children(proc.pid)
+        assert children != [], "the policy runs in an inference process of its own"
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    assert not [pid for pid in children or [] if _running(pid)], "SIGTERM left the inference process behind"
+
+
+def _children(pid: int) -> list[int] | None:
+    """Child process ids of ``pid`` (None where the kernel does not list them in /proc)."""
+    try:
+        return [int(c) for t in Path(f"/proc/{pid}/task").iterdir() for c in (t / "children").read_text().split()]
+    except OSError:
+        return None
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")  # a zombie has exited

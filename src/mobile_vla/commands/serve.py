@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 
 TOKEN_ENV = "MOBILE_VLA_TOKEN"
@@ -51,18 +52,22 @@ def register(sub) -> None:
     tls = p.add_argument_group("TLS (wss://)")
     tls.add_argument("--tls-cert", help="PEM certificate (chain) file: serve wss://")
     tls.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    p.add_argument("--inference-process", action=argparse.BooleanOptionalAction, default=False,
+                   help="run the policy in a child process of its own, so that the model never waits for the "
+                        "event loop's GIL (default: off, in the server process; docs/serving.md)")
     p.add_argument("--json", action="store_true", help="print one JSON object {url, ...} once listening")
     p.set_defaults(func=_run)
 
 
 def _run(args) -> int:
+    import functools
     import logging
     import sys
     from pathlib import Path
 
     from mobile_vla.cli import emit
     from mobile_vla.errors import MobileVLAError
-    from mobile_vla.serve.server import serve_forever
+    from mobile_vla.serve.server import host_policy, serve_forever
 
     log = logging.getLogger("mobile_vla.serve")
     checkpoint = Path(args.checkpoint)
@@ -83,14 +88,17 @@ def _run(args) -> int:
     except ImportError as exc:
         raise MobileVLAError(f"inference is unavailable in this install: {exc}") from None
     config = server_config(args)
-    policy = load_policy(checkpoint, device=args.device)
+    policy = host_policy(functools.partial(load_policy, checkpoint, device=args.device), config)
 
     def ready(port: int) -> None:
         url = f"{config.scheme}://{args.host}:{port}"
         emit({"url": url, "checkpoint": str(checkpoint), **policy.metadata}, args.json, f"listening on {url}")
         sys.stdout.flush()
 
-    serve_forever(policy, config, on_ready=ready)
+    try:
+        serve_forever(policy, config, on_ready=ready)
+    finally:
+        getattr(policy, "close", lambda: None)()  # the inference process, once sessions have drained
     return 0
 
 
@@ -115,4 +123,5 @@ def server_config(args):
         max_batch=args.max_batch,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        inference_process=args.inference_process,
     ).validate()

@@ -32,6 +32,12 @@ class ServerConfig:
     # cores better than intra-op threads, which gain nothing on the small models and stall badly
     # when another job shares the cores.
     torch_threads: int = 1
+    # The policy in a child process of its own (serve/inference_process.py), so that the model
+    # never waits for the GIL of the event loop and the resizing threads. Off by default: on the
+    # 2-core benchmark machine it did not raise throughput beyond the noise (docs/benchmarks.md).
+    # Only where the server loads the policy itself (`mobile-vla serve`); a policy object handed
+    # to serve_in_thread stays in its process.
+    inference_process: bool = False
     drain_timeout_s: float = 10.0  # on SIGTERM: how long in-flight steps may take to finish
     tls_cert: str | None = None
     tls_key: str | None = None

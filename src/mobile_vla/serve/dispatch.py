@@ -108,6 +108,9 @@ class Dispatcher:
         self.connections.pop(conn.id, None)
         if conn.session is not None:
             self.scheduler.forget(conn.session)
+            end = getattr(conn.session, "close", None)  # a session held elsewhere (serve/inference_process.py)
+            if end is not None:
+                end()
         log.info("connection %d closed", conn.id)
 
     def header_ok(self, header: str | None) -> bool:

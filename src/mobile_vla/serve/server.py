@@ -27,8 +27,8 @@ from mobile_vla.serve.config import ServerConfig
 from mobile_vla.serve.dispatch import AUTH_SCHEME, Dispatcher
 from mobile_vla.serve.websocket import HEALTH_PATH, WebsocketTransport
 
-__all__ = ["AUTH_SCHEME", "HEALTH_PATH", "PolicyServer", "RunningServer", "ServerConfig", "serve_forever",
-           "serve_in_thread"]
+__all__ = ["AUTH_SCHEME", "HEALTH_PATH", "PolicyServer", "RunningServer", "ServerConfig", "host_policy",
+           "serve_forever", "serve_in_thread"]
 
 
 class PolicyServer:
@@ -78,6 +78,20 @@ def serve_in_thread(policy: Any, config: ServerConfig | None = None) -> Iterator
     finally:
         loop.call_soon_threadsafe(lambda: stop.done() or stop.set_result(None))
         thread.join(timeout=server.config.drain_timeout_s + 10)
+
+
+def host_policy(load: Callable[[], Any], config: ServerConfig) -> Any:
+    """The policy ``load()`` returns, where ``config`` says: a child process of its own
+    (:class:`~mobile_vla.serve.inference_process.ProcessPolicy`, whose ``close()`` stops it) or
+    this one. ``load`` must be picklable for the former (a module-level function or a
+    ``functools.partial`` of one)."""
+    if config.inference_process:
+        from mobile_vla.serve.inference_process import ProcessPolicy
+
+        return ProcessPolicy(load, torch_threads=config.torch_threads)
+    policy = load()
+    set_torch_threads(config.torch_threads)
+    return policy
 
 
 def set_torch_threads(threads: int) -> None:
