@@ -97,3 +97,17 @@ def test_eval_sim_runs_the_baselines_with_the_policy_report(tmp_path, capsys):
     assert saved["overall"] == expert["overall"]
     assert main(["eval-sim", "--baseline", "blind", "--blank-frames", "--episodes", "2"]) != 0
     assert "--blank-frames replaces a policy's frames" in capsys.readouterr().err
+
+
+def test_eval_sim_baselines_drive_the_lane_they_are_given(capsys):
+    """--clearance / --front-margin set the expert the baselines use (the recipe's, e.g. the demo's)."""
+    args = ["eval-sim", "--baseline", "expert", "--episodes", "4", "--seed", "5", "--json"]
+    default = _json(capsys, args)
+    wide = _json(capsys, [*args, "--clearance", "0.9", "--front-margin", "0.9"])
+    assert default["expert"]["clearance"] == 0.6 and wide["expert"]["clearance"] == 0.9
+    assert wide["overall"]["success_rate"] == 1.0
+    assert wide["overall"]["mean_steps"] > default["overall"]["mean_steps"]  # a wider lane is a longer drive
+    blind = _json(capsys, ["eval-sim", "--baseline", "blind", "--episodes", "2", "--json", "--clearance", "0.9"])
+    assert blind["expert"]["clearance"] == 0.9
+    assert main(["eval-sim", "--checkpoint", "ckpt", "--clearance", "0.9"]) != 0
+    assert "use them with --baseline" in capsys.readouterr().err

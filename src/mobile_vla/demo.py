@@ -210,12 +210,13 @@ def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False
     paired = offline.pop("_paired")
     closed = timed("eval_sim", evaluate_closed_loop, policy, cfg.eval_episodes, cfg.seed, cfg.strategy,
                    video_dir=out / "videos", progress=progress, task=main_task, scenes=preset)
-    # The same evaluation scenes without a glance at the camera: what the policy's figures stand next to.
+    # The same evaluation scenes without a glance at the camera: what the policy's figures stand
+    # next to (the mean actions of the expert it was trained on) ...
     blind = timed("eval_sim_blind", evaluate_closed_loop, None, cfg.eval_episodes, cfg.seed,
-                  progress=progress, task=main_task, scenes=preset, baseline="blind")
-    # ... and the expert driving them: the ceiling the policy's figures aim at.
+                  progress=progress, task=main_task, scenes=preset, baseline="blind", expert=cfg.expert)
+    # ... and that expert driving them: the ceiling the policy's figures aim at.
     expert = timed("eval_sim_expert", evaluate_closed_loop, None, cfg.eval_episodes, cfg.seed,
-                   progress=progress, task=main_task, scenes=preset, baseline="expert")
+                   progress=progress, task=main_task, scenes=preset, baseline="expert", expert=cfg.expert)
     heldout = None
     if cfg.heldout_episodes:
         heldout = timed("eval_sim_heldout", evaluate_closed_loop, policy, cfg.heldout_episodes, cfg.seed + 1,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 
-from mobile_vla.commands.sim import add_scene_args
+from mobile_vla.commands.sim import add_lane_args, add_scene_args, lane_expert
 from mobile_vla.policy.executor import DEFAULT_DECAY, DEFAULT_STRATEGY, STRATEGIES
 from mobile_vla.vocab.instructions import FAMILIES, NO_SIDE, TRAINING
 
@@ -47,6 +47,10 @@ def register(sub) -> None:
                                                "scripts/results_tables.py reads)")
     p.add_argument("--records", metavar="FILE.jsonl", help="write per-episode trajectories (for `sim plot`)")
     add_scene_args(p)
+    lane = p.add_argument_group("the baselines' expert (--baseline only)",
+                                "the lane the expert drives and the blind replay averages; match the recipe's "
+                                "(`mobile-vla demo` trains with 0.75 / 0.6)")
+    add_lane_args(lane)
     p.add_argument("--json", action="store_true", help="print the report as one JSON object on the last line")
     p.set_defaults(func=_run)
 
@@ -56,6 +60,7 @@ def _run(args) -> int:
     from mobile_vla.errors import MobileVLAError
     from mobile_vla.eval.closed_loop import evaluate_closed_loop
     from mobile_vla.jsonio import json_default
+    from mobile_vla.sim.expert import ExpertConfig
 
     if args.episodes < 1:
         raise MobileVLAError(f"--episodes must be positive, got {args.episodes}")
@@ -67,6 +72,9 @@ def _run(args) -> int:
                                  "and --strategy ensemble")
     if args.baseline and args.blank_frames:
         raise MobileVLAError("--blank-frames replaces a policy's frames; use it with --checkpoint or --server")
+    expert = lane_expert(args)
+    if not args.baseline and expert != ExpertConfig():
+        raise MobileVLAError("--clearance / --front-margin set the baselines' expert; use them with --baseline")
     if args.baseline:
         policy = None
     elif args.server:
@@ -81,7 +89,7 @@ def _run(args) -> int:
         report = evaluate_closed_loop(policy, args.episodes, args.seed, args.strategy,
                                       instructions=args.instructions, video_dir=args.video,
                                       progress=not args.json, task=args.task, scenes=args.scenes,
-                                      baseline=args.baseline, blank_frames=args.blank_frames,
+                                      baseline=args.baseline, expert=expert, blank_frames=args.blank_frames,
                                       instruction_side=args.instruction_side, decay=DEFAULT_DECAY if args.ensemble_decay is None else args.ensemble_decay)
     finally:
         if hasattr(policy, "close"):

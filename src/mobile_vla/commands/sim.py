@@ -112,12 +112,17 @@ def add_lane_args(parser: argparse.ArgumentParser) -> None:
                              "(default: %(default)s)")
 
 
-def _expert(args: argparse.Namespace):
+def lane_expert(args: argparse.Namespace, **fields):
+    """The ``ExpertConfig`` of :func:`add_lane_args`' flags (and ``fields``), checked."""
     from mobile_vla.sim.expert import ExpertConfig
 
     _check(args.clearance > 0, f"--clearance must be positive, got {args.clearance}")
     _check(args.front_margin >= 0, f"--front-margin must be >= 0, got {args.front_margin}")
-    return ExpertConfig(style=args.style, clearance=args.clearance, front_margin=args.front_margin)
+    return ExpertConfig(clearance=args.clearance, front_margin=args.front_margin, **fields)
+
+
+def _expert(args: argparse.Namespace):
+    return lane_expert(args, style=args.style)
 
 
 def _collect(args: argparse.Namespace) -> int:

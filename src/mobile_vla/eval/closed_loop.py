@@ -14,9 +14,10 @@ image-blind replay of the mean expert action (``blind``) and the expert itself (
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
@@ -31,6 +32,9 @@ from mobile_vla.vocab.instructions import (
     other_side,
     sample_instruction,
 )
+
+if TYPE_CHECKING:  # the simulator loads on use
+    from mobile_vla.sim.expert import ExpertConfig
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +72,7 @@ def evaluate_closed_loop(
     instructions: str | None = None,
     instruction_side: str = "both",
     decay: float = DEFAULT_DECAY,
+    expert: ExpertConfig | None = None,
 ) -> dict[str, Any]:
     """Run ``episodes`` closed-loop episodes (scenes paired: each scene once per side).
 
@@ -82,6 +87,8 @@ def evaluate_closed_loop(
     ``instruction_side``: ``both`` (each scene under both instructions), ``suggested`` or ``opposite``
     (each scene once, instructed to pass on the side the scene suggests / the other side).
     ``decay``: the ``ensemble`` strategy's weight decay per step of a chunk's age.
+    ``expert``: how the baselines' expert drives (``None``: ``ExpertConfig()``); the blind replay
+    averages its actions. Match the recipe the policy was trained on.
 
     Returns:
         ``{"overall": {...}, "left": {...}, "right": {...}, "records": [...]}`` where each
@@ -100,6 +107,7 @@ def evaluate_closed_loop(
     from mobile_vla.sim.baselines import BASELINES, BlankFrames, BlindReplay, mean_expert_actions
     from mobile_vla.sim.basket import other_task_reached
     from mobile_vla.sim.evaluate import summarize
+    from mobile_vla.sim.expert import ExpertConfig
     from mobile_vla.sim.rollout import run_episode
     from mobile_vla.sim.scene import eval_scene_seed
     from mobile_vla.sim.suggested import goal_side
@@ -107,6 +115,7 @@ def evaluate_closed_loop(
     from mobile_vla.sim.world import World
 
     task, spec, scenes, preset = resolve(task, scenes)
+    expert = expert or ExpertConfig()
     instructions = instructions or ("paraphrase" if heldout_phrasings else TRAINING)
     family_templates(instructions, spec.target)  # an unknown name fails before any rollout
 
@@ -115,7 +124,7 @@ def evaluate_closed_loop(
         controller = PolicyController(policy, strategy, decay)  # the same controller the robot client runs
     elif baseline == "blind":
         size = image_size or 112
-        controller = BlindReplay(mean_expert_actions(seed=seed, task=task, scenes=scenes))
+        controller = BlindReplay(mean_expert_actions(seed=seed, task=task, scenes=scenes, expert=expert))
     elif baseline == "expert":
         size, controller = image_size or 112, None  # run_episode drives with the task's expert
     else:
@@ -140,8 +149,8 @@ def evaluate_closed_loop(
                 instruction = sample_instruction(None if instructions == NO_SIDE else side, rng, target=spec.target,
                                                  family=instructions)
                 want_video = video_dir is not None and len(results) < videos
-                result = run_episode(world, scene, instruction, controller, beta=0.0, render=want_video,
-                                     task=spec)
+                result = run_episode(world, scene, instruction, controller, beta=0.0, expert=expert,
+                                     render=want_video, task=spec)
                 results.append(result)
                 slots.append(side)
                 confused.append(other_task_reached(scene, result.poses, spec.target))
@@ -169,6 +178,7 @@ def evaluate_closed_loop(
     report["failure_phases"] = failure_phases(records)  # where the failed episodes ended
     judged = [c for c in confused if c is not None]
     report["confusion"] = float(np.mean(judged)) if judged else None
+    report["expert"] = dataclasses.asdict(expert) if baseline is not None else None  # the baselines' lane
     report["strategy"] = strategy if baseline is None else None
     report["ensemble_decay"] = decay if baseline is None and strategy == "ensemble" else None
     report["seed"] = seed
