@@ -69,6 +69,26 @@ def test_a_closed_session_is_forgotten_by_the_child(fake_in_process):
         session.step(frames(1)[0])  # the child dropped it with the request that followed the close
 
 
+class BrokenPolicy(FakePolicy):
+    """Fails inside the model, as a bug would (spawned children import it from this module)."""
+
+    def step_batch(self, sessions, frames, channel_orders, timing=None):
+        raise KeyError("layer 3")
+
+
+def test_a_bug_in_the_child_is_an_internal_error_with_the_traceback_in_the_log(caplog):
+    policy = ProcessPolicy(BrokenPolicy, torch_threads=0)
+    try:
+        session = policy.new_session(LEFT)
+        with pytest.raises(RuntimeError, match="inference process: KeyError: 'layer 3'") as raised:
+            session.step(frames(1)[0])
+        assert "Traceback" not in str(raised.value)  # what a client would be told
+        assert any("Traceback" in r.getMessage() for r in caplog.records)
+        assert policy.alive  # the child is still serving
+    finally:
+        policy.close()
+
+
 def test_a_policy_that_fails_to_load_says_why():
     from mobile_vla.policy.backends import load_policy
 

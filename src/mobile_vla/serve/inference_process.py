@@ -23,6 +23,7 @@ as a ``RuntimeError`` naming the child's exception. If the child dies, every cal
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import signal
 import threading
@@ -33,6 +34,8 @@ from typing import Any
 import numpy as np
 
 from mobile_vla.errors import MobileVLAError
+
+log = logging.getLogger("mobile_vla.serve")
 
 START_TIMEOUT_S = 600.0  # loading a full-size Kosmos-2 from disk can take minutes
 
@@ -112,7 +115,9 @@ class ProcessPolicy:
 
     def _request(self, op: str, target: Any, *args: Any) -> Any:
         with self._lock:
-            ended, self._ended = self._ended, []
+            ended = []
+            while self._ended:  # pop is atomic: an id ended meanwhile stays for the next request
+                ended.append(self._ended.pop())
             try:
                 self._conn.send((op, target, args, ended))
             except (OSError, ValueError):
@@ -131,7 +136,8 @@ class ProcessPolicy:
             raise MobileVLAError(message)
         if kind == "ValueError":
             raise ValueError(message)
-        raise RuntimeError(f"inference process: {kind}: {message}\n{trace}")
+        log.error("inference process: %s: %s\n%s", kind, message, trace)  # the traceback stays in the log
+        raise RuntimeError(f"inference process: {kind}: {message}")
 
     def _died(self) -> InferenceProcessDied:
         self._process.join(timeout=1)
