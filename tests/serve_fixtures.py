@@ -47,6 +47,35 @@ def concurrently(url: str, plan: dict[str, list[np.ndarray]], timeout: float = 1
     return got
 
 
+def lockstep(url: str, plan: dict[str, list[np.ndarray]], head_start: dict[str, list[np.ndarray]] | None = None,
+             timeout: float = 120) -> tuple[dict[str, list[np.ndarray]], list[int]]:
+    """One client thread per instruction, stepping in lock-step (a barrier before every step of
+    ``plan``), after its ``head_start`` frames; their chunks and the batch size of every step."""
+    head_start = head_start or {}
+    got: dict[str, list[np.ndarray]] = {}
+    batch_sizes: list[int] = []
+    barrier = threading.Barrier(len(plan))
+
+    def run(instruction: str) -> None:
+        with RemotePolicy(url, timeout_s=60) as remote:
+            session = remote.new_session(instruction)
+            for frame in head_start.get(instruction, []):  # sessions at different points of their episodes
+                session.step(frame)
+            chunks = []
+            for frame in plan[instruction]:
+                barrier.wait(timeout=timeout)
+                chunks.append(session.step(frame))
+                batch_sizes.append(session.last_timing["batch_size"])
+            got[instruction] = chunks
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in plan]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=timeout)
+    return got, batch_sizes
+
+
 def make_tls_files(directory) -> dict[str, str]:
     """A throw-away CA and a server certificate it signs for 127.0.0.1 / localhost (PEM files).
 

@@ -12,7 +12,7 @@ from mobile_vla.serve.batching import StepScheduler
 from mobile_vla.serve.client import RemotePolicy
 from mobile_vla.serve.fake import FakePolicy
 from mobile_vla.serve.server import ServerConfig, serve_in_thread
-from serve_fixtures import frames
+from serve_fixtures import frames, lockstep
 
 INSTRUCTIONS = [
     "go around the box on the left and reach the cup",
@@ -82,27 +82,8 @@ def test_concurrent_remote_sessions_are_batched_and_equal_in_process(tiny_policy
         expected[instruction] = [local.step(f) for f in seq]
 
     config = ServerConfig(port=0, batch_window_ms=500, max_batch=8)
-    got, batch_sizes = {}, []
-    barrier = threading.Barrier(len(plan))
-
-    def run(instruction: str, url: str) -> None:
-        with RemotePolicy(url, timeout_s=60) as remote:
-            session = remote.new_session(instruction)
-            for frame in head_start.get(instruction, []):  # sessions at different points of their episodes
-                session.step(frame)
-            chunks = []
-            for frame in plan[instruction]:
-                barrier.wait(timeout=60)
-                chunks.append(session.step(frame))
-                batch_sizes.append(session.last_timing["batch_size"])
-            got[instruction] = chunks
-
     with serve_in_thread(tiny_policy, config) as server:
-        threads = [threading.Thread(target=run, args=(i, server.url)) for i in plan]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=120)
+        got, batch_sizes = lockstep(server.url, plan, head_start)
         health = server.server.health()
     for instruction in plan:
         np.testing.assert_allclose(np.stack(got[instruction]), np.stack(expected[instruction]), atol=1e-5, rtol=0)

@@ -5,17 +5,15 @@ from __future__ import annotations
 import functools
 import os
 import signal
-import threading
 
 import numpy as np
 import pytest
 
 from mobile_vla.errors import MobileVLAError
-from mobile_vla.serve.client import RemotePolicy
 from mobile_vla.serve.fake import FakePolicy
 from mobile_vla.serve.inference_process import InferenceProcessDied, ProcessPolicy
 from mobile_vla.serve.server import ServerConfig, host_policy, serve_in_thread
-from serve_fixtures import LEFT, RIGHT, frames
+from serve_fixtures import LEFT, RIGHT, frames, lockstep
 
 
 @pytest.fixture
@@ -134,26 +132,9 @@ def test_the_server_batches_a_torch_policy_in_its_process_and_answers_as_in_proc
     config = ServerConfig(port=0, batch_window_ms=500, max_batch=8, inference_process=True)
     policy = host_policy(functools.partial(load_policy, checkpoint), config)
     assert isinstance(policy, ProcessPolicy) and policy.processor is not None
-    got, batch_sizes = {}, []
-    barrier = threading.Barrier(len(plan))
-
-    def run(instruction: str, url: str) -> None:
-        with RemotePolicy(url, timeout_s=60) as remote:
-            session = remote.new_session(instruction)
-            chunks = []
-            for frame in plan[instruction]:
-                barrier.wait(timeout=60)
-                chunks.append(session.step(frame))
-                batch_sizes.append(session.last_timing["batch_size"])
-            got[instruction] = chunks
-
     try:
         with serve_in_thread(policy, config) as server:
-            threads = [threading.Thread(target=run, args=(i, server.url)) for i in plan]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(timeout=120)
+            got, batch_sizes = lockstep(server.url, plan)
     finally:
         policy.close()
     for instruction in plan:
