@@ -5,7 +5,7 @@ files) and prints one JSON object: for every collision, the face of the box near
 pose — ``front`` (the robot ended before the box in x: hit on the approach), ``side`` (beside
 it: touched from the lane) or ``back`` (past it: clipped when cutting across) — counted over all
 collisions and separately for episodes whose cup lay across the cluster's centre line from the
-instructed side (``goal_across``) or on it.
+instructed side (``goal_across``, from the records' ``goal_side``) or on it.
 
     python scripts/collision_faces.py runs/rec_s0.jsonl runs/rec_s1.jsonl > faces.json
 """
@@ -31,14 +31,6 @@ def face(obstacles: list[list[float]], x: float, y: float) -> str:
     return "front" if x < cx - hx else "back" if x > cx + hx else "side"
 
 
-def goal_across(record: dict) -> bool:
-    """The cup lies across the cluster's centre line from the instructed side."""
-    boxes = record["obstacles"]
-    centre = (min(b[1] - b[3] for b in boxes) + max(b[1] + b[3] for b in boxes)) / 2
-    sign = 1.0 if record["side"] == "left" else -1.0
-    return sign * (record["target_xy"][1] - centre) < 0.0
-
-
 def count(records: list[dict]) -> dict:
     faces: dict[str, Counter] = {"all": Counter(), "goal_across": Counter(), "goal_instructed_side": Counter()}
     for r in records:
@@ -47,7 +39,9 @@ def count(records: list[dict]) -> dict:
         x, y = r["trajectory"][-1][:2]
         where = face(r["obstacles"], x, y)
         faces["all"][where] += 1
-        faces["goal_across" if goal_across(r) else "goal_instructed_side"][where] += 1
+        # goal_side: eval-sim's sim.suggested.goal_side of the record (the cluster's side the cup is on)
+        across = r.get("goal_side") not in (None, r["side"])
+        faces["goal_across" if across else "goal_instructed_side"][where] += 1
     return {
         "episodes": len(records),
         "collisions": sum(faces["all"].values()),

@@ -16,7 +16,8 @@ BOXES = [[3.0, 0.0, 0.2, 0.3], [3.4, 0.0, 0.2, 0.3]]  # a row along x: [cx, cy, 
 
 def record(end, side="left", target_y=-0.5, collision=True):
     return {"obstacles": BOXES, "trajectory": [[0.0, 0.0, 0.0], [*end, 0.0]], "side": side,
-            "target_xy": [5.0, target_y], "collision": collision}
+            "target_xy": [5.0, target_y], "collision": collision,
+            "goal_side": "left" if target_y > 0 else "right"}  # as eval-sim's records carry it
 
 
 def test_faces_and_goal_side(tmp_path, capsys):

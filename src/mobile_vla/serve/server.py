@@ -83,15 +83,13 @@ def serve_in_thread(policy: Any, config: ServerConfig | None = None) -> Iterator
 def host_policy(load: Callable[[], Any], config: ServerConfig) -> Any:
     """The policy ``load()`` returns, where ``config`` says: a child process of its own
     (:class:`~mobile_vla.serve.inference_process.ProcessPolicy`, whose ``close()`` stops it) or
-    this one. ``load`` must be picklable for the former (a module-level function or a
-    ``functools.partial`` of one)."""
+    this one (whose torch threads :func:`serve_forever` sets). ``load`` must be picklable for the
+    former (a module-level function or a ``functools.partial`` of one)."""
     if config.inference_process:
         from mobile_vla.serve.inference_process import ProcessPolicy
 
         return ProcessPolicy(load, torch_threads=config.torch_threads)
-    policy = load()
-    set_torch_threads(config.torch_threads)
-    return policy
+    return load()
 
 
 def set_torch_threads(threads: int) -> None:
