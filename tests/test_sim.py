@@ -25,7 +25,7 @@ from mobile_vla.sim.expert import ExpertConfig, expert_action
 from mobile_vla.sim.rollout import run_episode
 from mobile_vla.sim.scene import eval_scene_seed, sample_scene, scene_seed
 from mobile_vla.sim.visibility import cup_pixels as _cup_pixels
-from mobile_vla.sim.world import World
+from mobile_vla.sim.world import ROBOT_RADIUS, World
 from mobile_vla.vocab.instructions import mirror_instruction, side_of
 
 
@@ -314,6 +314,28 @@ def test_cli_expert_lane_flags(tmp_path, capsys):
     assert all(w > d for w, d in zip(paths["wide"], paths["default"]))
     assert main(["sim", "expert-eval", "--episodes", "2", "--clearance", "0"]) == 2
     assert "--clearance must be positive" in capsys.readouterr().err
+
+
+def test_exit_margin_keeps_the_expert_in_its_lane_past_the_cluster():
+    """Just past the cluster's back face, a cup across the cluster draws the default expert out of
+    its lane at once; with ``exit_margin`` it drives on along the lane until the margin is behind it."""
+    for seed in range(40):
+        scene = sample_scene(seed)
+        side = "left" if scene.target_xy[1] < scene.obstacle_center[1] else "right"  # cup across
+        x0, x1, y0, y1 = scene.obstacle_bounds
+        if scene.target_xy[0] > x1 + 1.0:
+            break
+    sign = 1.0 if side == "left" else -1.0
+    lane_y = (y1 if side == "left" else y0) + sign * (ROBOT_RADIUS + ExpertConfig().clearance)
+    pose = np.array([x1 + ROBOT_RADIUS + 0.15, lane_y, 0.0])
+    cut = expert_action(scene, pose, side, ExpertConfig())
+    held = expert_action(scene, pose, side, ExpertConfig(exit_margin=0.4))
+    assert -sign * cut[1] > 0.3  # towards the cup, across the cluster's line
+    assert abs(held[1]) < 0.05 and held[0] > 0.3  # straight on along the lane
+    later = expert_action(scene, pose + [0.4, 0.0, 0.0], side, ExpertConfig(exit_margin=0.4))
+    assert -sign * later[1] > 0.3
+    with pytest.raises(ValueError, match="exit_margin"):
+        ExpertConfig(exit_margin=-0.1)
 
 
 def test_frames_differ_between_scenes(world):

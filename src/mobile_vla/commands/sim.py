@@ -110,6 +110,9 @@ def add_lane_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--front-margin", type=float, default=ExpertConfig.front_margin, metavar="M",
                         help="the expert reaches the lane this far before the cluster's front face, m "
                              "(default: %(default)s)")
+    parser.add_argument("--exit-margin", type=float, default=ExpertConfig.exit_margin, metavar="M",
+                        help="the expert leaves the lane for the cup this far past the cluster's back face, m "
+                             "(default: %(default)s)")
 
 
 def lane_expert(args: argparse.Namespace, **fields):
@@ -118,7 +121,9 @@ def lane_expert(args: argparse.Namespace, **fields):
 
     _check(args.clearance > 0, f"--clearance must be positive, got {args.clearance}")
     _check(args.front_margin >= 0, f"--front-margin must be >= 0, got {args.front_margin}")
-    return ExpertConfig(clearance=args.clearance, front_margin=args.front_margin, **fields)
+    _check(args.exit_margin >= 0, f"--exit-margin must be >= 0, got {args.exit_margin}")
+    return ExpertConfig(clearance=args.clearance, front_margin=args.front_margin, exit_margin=args.exit_margin,
+                        **fields)
 
 
 def _expert(args: argparse.Namespace):

@@ -5,8 +5,8 @@ mirrored instruction at the same state (counterfactual labels).
 
 Route for side ``s``: the *lane* runs beside the obstacle cluster at ``clearance`` from its
 side face. Before the lane the robot must not get closer to the cluster's front face than
-``front_margin``; in the lane it drives to the lane's exit behind the cluster; past the
-cluster it lines up with the cup and drives straight at it (``approach_lookahead``). A robot
+``front_margin``; in the lane it drives to the lane's exit behind the cluster; once
+``exit_margin`` past the cluster's back face it lines up with the cup and drives straight at it (``approach_lookahead``). A robot
 beside the cluster on the wrong side backs out first.
 ``angular_z`` is always 0 (the policy predicts ``linear_x, linear_y`` only, like the robot data).
 """
@@ -24,6 +24,7 @@ from mobile_vla.sim.world import MAX_LINEAR, ROBOT_RADIUS
 STYLES = ("continuous", "discrete")
 NO_SIDE_ROUTES = ("view", "left", "right")  # ExpertConfig.no_side_route
 DISCRETE_SPEED = MAX_LINEAR  # teleop keys drive ±1.15 m/s per axis
+LANE_EXIT_BEYOND = 0.25  # the lane's waypoint lies this far past the exit, so it is never reached
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +36,9 @@ class ExpertConfig:
         speed: cruise speed of the continuous style, m/s.
         clearance: gap between the robot's edge and the cluster's side in the lane, m.
         front_margin: closest approach to the cluster's front face before the lane, m.
+        exit_margin: how far the robot's edge must be past the cluster's back face before it
+            leaves the lane for the cup, m. A policy that turns for a cup across the cluster
+            too early clips the box it is passing; a margin gives that turn room.
         control_dt: the control period the expert plans for, s.
         approach_lookahead: past the cluster, the expert steers for the point this far ahead on
             the line through the cup along +x (pure pursuit), so that it lines up with the cup
@@ -49,6 +53,7 @@ class ExpertConfig:
     speed: float = 0.8
     clearance: float = 0.6  # a policy that under-steers by 0.35 m still clears the corner
     front_margin: float = 0.3
+    exit_margin: float = 0.05
     control_dt: float = 0.4
     approach_lookahead: float = 0.6
     no_side_route: str = "view"
@@ -58,6 +63,8 @@ class ExpertConfig:
             raise ValueError(f"expert style must be one of {STYLES}, got {self.style!r}")
         if self.no_side_route not in NO_SIDE_ROUTES:
             raise ValueError(f"expert no_side_route must be one of {NO_SIDE_ROUTES}, got {self.no_side_route!r}")
+        if self.exit_margin < 0:
+            raise ValueError(f"expert exit_margin must be >= 0 m, got {self.exit_margin}")
         if self.approach_lookahead <= 0:
             raise ValueError(f"expert approach_lookahead must be > 0 m, got {self.approach_lookahead}")
 
@@ -95,12 +102,12 @@ def _waypoint(scene: SceneSpec, pose: np.ndarray, side: str, cfg: ExpertConfig) 
     side_face = y1 if side == "left" else y0
     lane_y = side_face + sign * (r + cfg.clearance)
     front_stop = x0 - r - cfg.front_margin
-    if x > x1 + r + 0.05:  # past the cluster: line up with the cup, then drive straight at it
+    if x > x1 + r + cfg.exit_margin:  # past the cluster: line up with the cup, then drive straight at it
         tx, ty = scene.target_xy
         return np.array([min(x + cfg.approach_lookahead, tx), ty]), math.inf
     clear_of_side = sign * (y - (side_face + sign * r)) > 0.0
     if clear_of_side and sign * (y - lane_y) >= -0.12:  # in the lane: drive to its exit
-        return np.array([x1 + r + 0.3, lane_y]), math.inf
+        return np.array([x1 + r + cfg.exit_margin + LANE_EXIT_BEYOND, lane_y]), math.inf
     if x < x0 - r - 0.02:  # in front of the cluster: go sideways, never closer than front_stop
         return np.array([front_stop, lane_y]), front_stop
     if clear_of_side:  # beside the cluster but off the lane (e.g. perturbed): back into the lane
