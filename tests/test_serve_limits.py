@@ -161,19 +161,26 @@ def test_a_full_queue_answers_overloaded():
 
 SERVE_SCRIPT = textwrap.dedent(
     """
-    import json, sys
+    import functools, json, sys
     from mobile_vla.serve.fake import FakePolicy
-    from mobile_vla.serve.server import ServerConfig, serve_forever
-    serve_forever(FakePolicy(delay_s=1.0), ServerConfig(port=0, batch_window_ms=0),
-                  on_ready=lambda port: print(json.dumps({"port": port}), flush=True))
+    from mobile_vla.serve.server import ServerConfig, host_policy, serve_forever
+    config = ServerConfig(port=0, batch_window_ms=0, inference_process=sys.argv[1] == "process")
+    policy = host_policy(functools.partial(FakePolicy, delay_s=1.0), config)
+    try:
+        serve_forever(policy, config, on_ready=lambda port: print(json.dumps({"port": port}), flush=True))
+    finally:
+        getattr(policy, "close", lambda: None)()
     print("stopped", flush=True)
     """
 )
 
 
-def test_sigterm_drains_open_sessions():
-    proc = subprocess.Popen([sys.executable, "-c", SERVE_SCRIPT], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+@pytest.mark.parametrize("where", ["thread", "process"])
+def test_sigterm_drains_open_sessions(where):
+    """SIGTERM to the server's process group (as systemd sends it) lets the step in flight finish,
+    with the policy in the server process or in an inference process of its own."""
+    proc = subprocess.Popen([sys.executable, "-c", SERVE_SCRIPT, where], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
     try:
         url = f"ws://127.0.0.1:{json.loads(proc.stdout.readline())['port']}"
         busy, _ = open_raw(url)
@@ -182,7 +189,7 @@ def test_sigterm_drains_open_sessions():
             ask(busy, {"type": "reset", "instruction": LEFT})
             busy.send(protocol.pack({"type": "step", "image": frames(1)[0]}))
             assert eventually(lambda: ask(idle, {"type": "health"})["computing"] == 1)  # inside the 1 s step
-            proc.send_signal(signal.SIGTERM)
+            os.killpg(proc.pid, signal.SIGTERM)
             assert closed_with(idle) == (1001, "server shutting down")
             assert protocol.unpack(busy.recv(timeout=10))["type"] == "actions"  # its step finished
             assert closed_with(busy) == (1001, "server shutting down")

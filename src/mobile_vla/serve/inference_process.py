@@ -48,12 +48,15 @@ class ProcessPolicy:
     """``factory()`` (a picklable callable returning a policy) run in a spawned child process.
 
     ``torch_threads``: intra-op threads of the child's torch (0: torch's default).
+    ``term_grace_s``: a SIGTERM the child receives (systemd and ``kill -- -PGID`` signal the whole
+    process group) ends it only this many seconds later, so that the server can drain its steps
+    and stop it first; ``None``: SIGTERM ends it at once.
     """
 
-    def __init__(self, factory: Callable[[], Any], torch_threads: int = 1):
+    def __init__(self, factory: Callable[[], Any], torch_threads: int = 1, term_grace_s: float | None = None):
         ctx = multiprocessing.get_context("spawn")  # never fork a process that holds threads or CUDA
         self._conn, child_end = ctx.Pipe()
-        self._process = ctx.Process(target=_child_main, args=(factory, child_end, torch_threads),
+        self._process = ctx.Process(target=_child_main, args=(factory, child_end, torch_threads, term_grace_s),
                                     name="mobile-vla-inference", daemon=True)
         self._process.start()
         child_end.close()
@@ -168,12 +171,20 @@ class ProcessSession:
 
 # ---------------------------------------------------------------------- child side
 
-def _child_main(factory: Callable[[], Any], conn, torch_threads: int) -> None:
+def _child_main(factory: Callable[[], Any], conn, torch_threads: int, term_grace_s: float | None) -> None:
     # The server process decides when to stop (after draining): Ctrl+C, which the terminal sends
     # to the whole process group, must not kill the model under the steps still in flight. The
-    # child exits on "stop" or when the pipe closes (the server process is gone). SIGTERM keeps
-    # its default: multiprocessing's exit handler terminates daemonic children with it.
+    # child exits on "stop" or when the pipe closes (the server process is gone). A SIGTERM only
+    # arms an alarm (default action: exit) term_grace_s later, so a group SIGTERM drains like
+    # Ctrl+C while multiprocessing's exit handler, which terminates daemonic children with
+    # SIGTERM, still ends a child nobody stopped.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if term_grace_s is not None:
+        def exit_later(signum, frame) -> None:
+            if signal.getitimer(signal.ITIMER_REAL)[0] == 0.0:  # a second SIGTERM does not postpone it
+                signal.setitimer(signal.ITIMER_REAL, max(term_grace_s, 0.1))
+
+        signal.signal(signal.SIGTERM, exit_later)
     try:
         if torch_threads:
             import torch

@@ -80,6 +80,9 @@ def serve_in_thread(policy: Any, config: ServerConfig | None = None) -> Iterator
         thread.join(timeout=server.config.drain_timeout_s + 10)
 
 
+TERM_GRACE_MARGIN_S = 5.0  # the inference process's SIGTERM grace beyond the drain timeout
+
+
 def host_policy(load: Callable[[], Any], config: ServerConfig) -> Any:
     """The policy ``load()`` returns, where ``config`` says: a child process of its own
     (:class:`~mobile_vla.serve.inference_process.ProcessPolicy`, whose ``close()`` stops it) or
@@ -88,7 +91,9 @@ def host_policy(load: Callable[[], Any], config: ServerConfig) -> Any:
     if config.inference_process:
         from mobile_vla.serve.inference_process import ProcessPolicy
 
-        return ProcessPolicy(load, torch_threads=config.torch_threads)
+        # A SIGTERM to the whole process group reaches the child too: it outlives the drain.
+        return ProcessPolicy(load, torch_threads=config.torch_threads,
+                             term_grace_s=config.drain_timeout_s + TERM_GRACE_MARGIN_S)
     return load()
 
 
