@@ -74,7 +74,8 @@ def _run(args) -> int:
         raise MobileVLAError("--blank-frames replaces a policy's frames; use it with --checkpoint or --server")
     expert = lane_expert(args)
     if not args.baseline and expert != ExpertConfig():
-        raise MobileVLAError("--clearance / --front-margin / --exit-margin set the baselines' expert; use them with --baseline")
+        raise MobileVLAError("--clearance / --front-margin / --exit-margin set the baselines' expert; "
+                             "use them with --baseline")
     if args.baseline:
         policy = None
     elif args.server:

@@ -5,8 +5,8 @@ mirrored instruction at the same state (counterfactual labels).
 
 Route for side ``s``: the *lane* runs beside the obstacle cluster at ``clearance`` from its
 side face. Before the lane the robot must not get closer to the cluster's front face than
-``front_margin``; in the lane it drives to the lane's exit behind the cluster; once
-``exit_margin`` past the cluster's back face it lines up with the cup and drives straight at it (``approach_lookahead``). A robot
+``front_margin``; in the lane it drives on until ``exit_margin`` past the cluster's back face,
+then lines up with the cup and drives straight at it (``approach_lookahead``). A robot
 beside the cluster on the wrong side backs out first.
 ``angular_z`` is always 0 (the policy predicts ``linear_x, linear_y`` only, like the robot data).
 """
