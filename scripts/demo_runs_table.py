@@ -26,7 +26,8 @@ BEGIN, END = "<!-- demo-runs:begin -->", "<!-- demo-runs:end -->"
 # Settings named in a recipe's line only where they differ from the default (older reports lack the keys).
 EXTRA_SETTINGS = {"family_weights": None, "tasks": ["cup"], "dagger_beta": 0.3, "dagger_strategy": "first",
                   "dagger_recent_weight": 1.0, "select_episodes": 0, "average_rounds": 1, "no_side_fraction": 0.1,
-                  "expert.no_side_route": "view", "expert.clearance": 0.6, "expert.front_margin": 0.3}
+                  "expert.no_side_route": "view", "expert.clearance": 0.6, "expert.front_margin": 0.3,
+                  "expert.exit_margin": 0.05}
 NAME = re.compile(r"^(?P<recipe>.+)_seed(?P<seed>\d+)$")
 # (header, how to read it from a report, format): rates as percentages, the rest as numbers.
 COLUMNS = (
