@@ -20,7 +20,7 @@ from mobile_vla.serve import protocol
 from mobile_vla.serve.client import RemoteError, RemotePolicy
 from mobile_vla.serve.fake import FakePolicy
 from mobile_vla.serve.server import ServerConfig, serve_in_thread
-from serve_fixtures import LEFT, frames, make_tls_files
+from serve_fixtures import LEFT, eventually, frames, make_tls_files
 
 TOKEN = "limits-token"
 
@@ -42,16 +42,6 @@ def closed_with(ws) -> tuple[int, str]:
         while True:
             ws.recv(timeout=10)
     return info.value.rcvd.code, info.value.rcvd.reason
-
-
-def eventually(condition, timeout: float = 10.0) -> bool:
-    """Poll ``condition`` (server-side bookkeeping finishes just after the client sees a close)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 class _Gated(FakePolicy):

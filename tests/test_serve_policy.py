@@ -14,7 +14,7 @@ import pytest
 from mobile_vla.serve.client import PolicyClient, RemoteError, RemotePolicy
 from mobile_vla.serve.fake import FakePolicy
 from mobile_vla.serve.server import ServerConfig, serve_in_thread
-from serve_fixtures import alone, concurrently
+from serve_fixtures import alone, concurrently, eventually
 
 LEFT = "go around the box on the left and reach the cup"
 RIGHT = "Navigate around the obstacle on the right side and reach the cup"
@@ -143,10 +143,15 @@ def test_cli_serves_a_checkpoint_with_a_token(tiny_checkpoint, tiny_policy):
             )
         children = _children(proc.pid)
         assert children != [], "the policy runs in an inference process of its own"
+        inference = [pid for pid in children or [] if "spawn_main" in _cmdline(pid)]
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    assert not [pid for pid in children or [] if _running(pid)], "SIGTERM left the inference process behind"
+    assert children is None or len(inference) == 1
+    assert not [pid for pid in inference if _running(pid)], "SIGTERM left the inference process behind"
+    # multiprocessing's resource tracker, the other child, exits once it sees the server's end of
+    # its pipe close: just after the server, not before.
+    assert eventually(lambda: not [pid for pid in children or [] if _running(pid)]), "a child outlived the server"
 
 
 def _children(pid: int) -> list[int] | None:
@@ -155,6 +160,13 @@ def _children(pid: int) -> list[int] | None:
         return [int(c) for t in Path(f"/proc/{pid}/task").iterdir() for c in (t / "children").read_text().split()]
     except OSError:
         return None
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+    except OSError:
+        return ""
 
 
 def _running(pid: int) -> bool:
