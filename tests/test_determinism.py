@@ -15,7 +15,8 @@ TINY = [  # the smallest model and budget that still runs every stage of the dem
     "trainer.val_check_interval=2", "trainer.log_every_n_steps=1",
 ]
 DEMO = ["num_scenes=2", "heldout_scenes=1", "workers=1", "train_steps=3", "dagger_rounds=1", "dagger_scenes=1",
-        "dagger_steps=2", "eval_episodes=2", "heldout_episodes=0", "train_overrides=[" + ",".join(TINY) + "]"]
+        "dagger_steps=2", "eval_episodes=2", "heldout_episodes=0", "family_episodes=2",
+        "train_overrides=[" + ",".join(TINY) + "]"]
 WALL_CLOCK = ("wall_minutes", "timings_s")
 PATHS = ("checkpoint", "figures", "config")  # name the output directory, which differs by design
 
