@@ -192,6 +192,30 @@ def test_odometry_input_reaches_the_action(tmp_path):
     _batched_sessions_keep_their_state(policy, early, late, travel, frame, (a, b), "odometry")
 
 
+def test_forward_only_odometry_ignores_the_sideways_offset(tmp_path):
+    """``head.odometry_axes="x"``: the head reads how far the robot has gone forward, not how far
+    sideways; an unknown axes value is a clear config error."""
+    from mobile_vla.errors import ConfigError
+
+    policy = Policy.from_checkpoint(init_checkpoint(
+        tmp_path / "checkpoint", small_train_config(2, odometry_input=True, odometry_axes="x")))
+    torch.nn.init.normal_(policy.model.action_head.lstm.weight_ih_l0[:, -1:], std=3.0)  # make it count
+    session = policy.new_session(LEFT)
+    session.step(frames(1, seed=4)[0])
+    window = torch.stack(list(session._features)).unsqueeze(0)  # (1, 1, K', H)
+    instr = session._instr
+
+    def actions(x: float, y: float) -> torch.Tensor:
+        with torch.inference_mode():
+            return policy.model.head(window, instr, odometry=torch.tensor([[[x, y]]])).actions
+
+    base = actions(1.0, 0.0)
+    torch.testing.assert_close(actions(1.0, 1.5), base)  # sideways: ignored
+    assert (actions(2.5, 0.0) - base).abs().max() > 1e-4  # forward: read
+    with pytest.raises(ConfigError, match="odometry_axes"):
+        small_train_config(2, odometry_input=True, odometry_axes="y")
+
+
 def test_controller_tells_the_session_what_it_executed(tmp_path):
     """With temporal ensembling the executed command is not the newest chunk's first action: the
     controller corrects the session's odometry, so the next frame's odometry is what was driven."""

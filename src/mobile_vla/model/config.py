@@ -13,6 +13,7 @@ from mobile_vla.errors import ConfigError
 from mobile_vla.vocab.scene import PHASES
 
 PRESETS = ("tiny", "kosmos-2", "kosmos-2-random")
+ODOMETRY_AXES = ("xy", "x")  # head.odometry_axes
 KOSMOS2_HUB_ID = "microsoft/kosmos-2-patch14-224"
 
 
@@ -82,6 +83,10 @@ class HeadConfig:
     # commands); a session integrates the commands it predicts (each chunk's first action over
     # ``odometry_dt`` seconds), so it needs no odometry topic from the robot.
     odometry_input: bool = False
+    # Which of the displacement's components the head reads: "xy", or "x" (forward progress only:
+    # how far along the route the robot is, without the sideways offset that, once the robot has
+    # drifted to one side, says which side the instruction meant and can stand in for the words).
+    odometry_axes: str = "xy"
     odometry_dt: float = 0.4  # s between frames: the control period the session integrates over
     class_weights: list[float] | None = None  # classification: 9 weights (None = uniform)
 
@@ -134,6 +139,8 @@ class ModelConfig:
                 raise ConfigError(f"model.head.{name}: expected >= 1, got {getattr(h, name)}")
         if h.feature_norm_stats not in ("batch", "running"):
             raise ConfigError(f"model.head.feature_norm_stats: expected batch | running, got {h.feature_norm_stats!r}")
+        if h.odometry_axes not in ODOMETRY_AXES:
+            raise ConfigError(f"model.head.odometry_axes: expected one of {ODOMETRY_AXES}, got {h.odometry_axes!r}")
         if not h.odometry_dt > 0:
             raise ConfigError(f"model.head.odometry_dt: expected seconds > 0, got {h.odometry_dt}")
         if h.class_weights is not None and len(h.class_weights) != 9:

@@ -97,7 +97,7 @@ class MobileVLA(nn.Module):
         self.num_slots = K + (1 if g.pool_image_latents else 0)
         context_dim, fused_dim = K * H, self.num_slots * H
         head_dim = fused_dim + (len(SCENE_LABELS) if g.scene_to_head else 0) + (1 if h.step_input else 0)
-        head_dim += 2 if h.odometry_input else 0
+        head_dim += len(h.odometry_axes) if h.odometry_input else 0
         self.sentence = SentenceEncoder() if g.instruction_encoder == "sentence" else None
         embed_dim = SENTENCE_DIM if self.sentence is not None else H
         self.needs_instruction = g.film or g.contrastive
@@ -172,6 +172,7 @@ class MobileVLA(nn.Module):
         if self.config.head.odometry_input:
             if odometry is None:
                 raise MobileVLAError("model.head.odometry_input is on: the head needs each frame's odometry")
+            odometry = odometry[..., : len(self.config.head.odometry_axes)]  # "x": forward only
             fused = torch.cat([fused, odometry.to(fused.dtype) / ODOMETRY_SCALE], -1)
         direction_logits = self.direction_head(fused) if self.direction_head is not None else None
         raw = self.action_head(fused)
