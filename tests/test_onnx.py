@@ -22,7 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 LEFT = "Go around the box on the left and reach the cup"
 
 
-def _checkpoint(directory: Path, **overrides: str) -> Path:
+def _checkpoint(directory: Path, loud_state_inputs: int = 0, **overrides: str) -> Path:
+    """A small untrained checkpoint; ``loud_state_inputs``: how many of the head's last input
+    features (the step and odometry inputs) get large LSTM weights, so that they change the chunk."""
     from mobile_vla.policy.checkpoint import build_model, save_checkpoint
     from mobile_vla.train.checkpoint import build_processor
     from mobile_vla.train.config import load_train_config
@@ -39,6 +41,8 @@ def _checkpoint(directory: Path, **overrides: str) -> Path:
     with torch.no_grad():  # non-trivial normalisation statistics, as after training
         model.feature_norm.running_mean.normal_(0, 0.5)
         model.feature_norm.running_var.uniform_(0.5, 2.0)
+        if loud_state_inputs:
+            model.action_head.lstm.weight_ih_l0[:, -loud_state_inputs:].normal_(0, 3.0)
     return save_checkpoint(directory / "ckpt", model, config, processor)
 
 
@@ -117,6 +121,28 @@ def test_step_batch_equals_each_session_alone(exported):
     assert timing["model_ms"] > 0
     with pytest.raises(MobileVLAError, match="only once"):
         policy.step_batch([batched[0], batched[0]], frames[:2], ["rgb", "rgb"])
+
+
+def test_step_and_odometry_inputs_are_exported(tmp_path):
+    """A head that reads each frame's step and odometry exports them as inputs of its graph: the
+    same chunks as torch over an episode, alone and batched with sessions at other steps."""
+    ckpt = _checkpoint(tmp_path, loud_state_inputs=3, **{"model.head.step_input": "true",
+                                                         "model.head.odometry_input": "true"})
+    out = tmp_path / "export"
+    assert main(["export", "--checkpoint", str(ckpt), "--format", "onnx", "--out", str(out)]) == 0
+    torch_policy, onnx_policy = load_policy(ckpt), load_policy(out)
+    assert {"steps", "odometry"} <= onnx_policy._inputs["head"]
+    assert onnx_policy.odometry_dt == torch_policy.odometry_dt
+    a, b = torch_policy.new_session(LEFT), onnx_policy.new_session(LEFT)
+    for frame in _frames(10):
+        np.testing.assert_allclose(b.step(frame, "bgr"), a.step(frame, "bgr"), atol=1e-4)
+    np.testing.assert_allclose(b.window_odometry(), a.window_odometry(), atol=1e-5)
+    fresh, alone = onnx_policy.new_session(LEFT), onnx_policy.new_session(LEFT)
+    frame = _frames(1, seed=3)[0]
+    chunks = onnx_policy.step_batch([b, fresh], [frame, frame], ["bgr", "bgr"])
+    np.testing.assert_allclose(chunks[0], a.step(frame, "bgr"), atol=1e-4)
+    np.testing.assert_allclose(chunks[1], alone.step(frame, "bgr"), atol=1e-5)
+    assert np.abs(chunks[0] - chunks[1]).max() > 1e-3  # same frame, other step and odometry
 
 
 def test_int8_variant_is_chosen_at_load_time(exported, monkeypatch):

@@ -88,8 +88,8 @@ class OnnxPolicy:
 
     @property
     def odometry_dt(self) -> float:
-        # Sessions keep odometry whatever the head; no exported head reads it (export refuses odometry_input).
-        return DEFAULT_FRAME_PERIOD
+        """Seconds each predicted command drives the robot (exports before it was recorded: the default)."""
+        return float(self.manifest.get("odometry_dt", DEFAULT_FRAME_PERIOD))
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -128,10 +128,7 @@ class OnnxPolicy:
         for b, session in enumerate(sessions):
             by_length.setdefault(len(session._features), []).append(b)
         for group in by_length.values():
-            inputs = {"features": np.stack([np.stack(sessions[b]._features) for b in group])}  # (G, T, K', H)
-            if sessions[0]._instr is not None:
-                inputs["instruction"] = np.concatenate([sessions[b]._instr for b in group])
-            actions = self.run("head", **inputs)  # (G, N, D) normalised
+            actions = self.run("head", **_head_inputs([sessions[b] for b in group]))  # (G, N, D) normalised
             for b, chunk in zip(group, actions):
                 chunks[b] = sessions[b]._commanded(np.asarray(self.processor.unnormalize_actions(chunk), np.float32))
         if timing is not None:
@@ -157,8 +154,17 @@ class OnnxSession(StreamingSession):
 
     def _chunk(self) -> np.ndarray:
         p = self.policy
-        inputs = {"features": np.stack(self._features)[None]}  # (1, T, K', H)
-        if self._instr is not None:
-            inputs["instruction"] = self._instr
-        actions = p.run("head", **inputs)[0]  # (N, D) normalised
+        actions = p.run("head", **_head_inputs([self]))[0]  # (N, D) normalised
         return np.asarray(p.processor.unnormalize_actions(actions), np.float32)
+
+
+def _head_inputs(sessions: list[OnnxSession]) -> dict[str, np.ndarray]:
+    """The head graph's inputs for sessions whose windows are equally long (``run`` keeps only
+    those the graph takes): features ``(G, T, K', H)``, instruction ``(G, E)``, steps ``(G, T)``,
+    odometry ``(G, T, 2)``."""
+    inputs = {"features": np.stack([np.stack(s._features) for s in sessions]),
+              "steps": np.stack([s.window_steps() for s in sessions]),
+              "odometry": np.stack([s.window_odometry() for s in sessions])}
+    if sessions[0]._instr is not None:
+        inputs["instruction"] = np.concatenate([s._instr for s in sessions])
+    return inputs

@@ -60,12 +60,18 @@ class _Frame(nn.Module):
 
 
 class _Head(nn.Module):
-    def __init__(self, policy: Policy):
-        super().__init__()
-        self.model = policy.model
+    """The head over a window; ``inputs`` names the positional arguments (features first, then
+    whichever of instruction, steps and odometry this model reads)."""
 
-    def forward(self, features, instruction=None):
-        return self.model.head(features, instruction).actions[:, -1]  # the newest frame's chunk
+    def __init__(self, policy: Policy, inputs: list[str]):
+        super().__init__()
+        self.model, self.inputs = policy.model, inputs
+
+    def forward(self, *args):
+        named = dict(zip(self.inputs, args))
+        out = self.model.head(named["features"], named.get("instruction"), steps=named.get("steps"),
+                              odometry=named.get("odometry"))
+        return out.actions[:, -1]  # the newest frame's chunk
 
 
 def export_onnx(checkpoint: str | os.PathLike, out: str | os.PathLike, quantize: str | None = None) -> dict[str, Any]:
@@ -94,10 +100,6 @@ def export_onnx(checkpoint: str | os.PathLike, out: str | os.PathLike, quantize:
 
 def _export_into(policy: Policy, out: Path, quantize: str | None) -> dict[str, Any]:
     model, processor = policy.model, policy.processor
-    for key in ("step_input", "odometry_input"):
-        if getattr(model.config.head, key):
-            raise MobileVLAError(f"ONNX export does not support model.head.{key} yet (the head graph has no "
-                                 "such input); serve this checkpoint with the torch backend")
     S = processor.config.image_size
     tokens = processor.tokenize(["Go around the box on the left and reach the cup"] * 2)
     token_args = tuple(tokens[k] for k in TOKEN_KEYS)
@@ -114,11 +116,17 @@ def _export_into(policy: Policy, out: Path, quantize: str | None) -> dict[str, A
     files["frame"] = _export(_Frame(policy), (pixels, *token_args), ["pixel_values", *TOKEN_KEYS], ["features"],
                              {"pixel_values": {0: "batch"}, **token_axes, "features": {0: "batch"}},
                              out / "frame.onnx")
-    head_args = (window,) if instr is None else (window, instr)
-    head_inputs = ["features"] if instr is None else ["features", "instruction"]
-    files["head"] = _export(_Head(policy), head_args, head_inputs, ["actions"],
-                            {"features": {0: "batch", 1: "time"}, "instruction": {0: "batch"},
-                             "actions": {0: "batch"}}, out / "head.onnx")
+    # The head graph's inputs: the window's features, and what else this head reads — the
+    # instruction embedding (B, E), each frame's step (B, T) int64, its odometry (B, T, 2) m.
+    head = model.config.head
+    head_example = {"features": window, "instruction": instr,
+                    "steps": torch.zeros(window.shape[:2], dtype=torch.int64) if head.step_input else None,
+                    "odometry": torch.zeros(*window.shape[:2], 2) if head.odometry_input else None}
+    head_inputs = [name for name, value in head_example.items() if value is not None]
+    files["head"] = _export(_Head(policy, head_inputs), tuple(head_example[n] for n in head_inputs), head_inputs,
+                            ["actions"], {"features": {0: "batch", 1: "time"}, "instruction": {0: "batch"},
+                                          "steps": {0: "batch", 1: "time"}, "odometry": {0: "batch", 1: "time"},
+                                          "actions": {0: "batch"}}, out / "head.onnx")
     processor.save(out)
     variants = {"fp32": files}
     if quantize == "int8":
@@ -133,6 +141,7 @@ def _export_into(policy: Policy, out: Path, quantize: str | None) -> dict[str, A
         "chunk_size": policy.chunk_size,
         "feature_shape": list(feats.shape[1:]),  # (K', H)
         "instruction_dim": None if instr is None else int(instr.shape[-1]),
+        "odometry_dt": head.odometry_dt,  # what a session integrates its commands over
         "config": policy.config,
         "state": policy.state,
     }
