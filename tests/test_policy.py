@@ -150,7 +150,6 @@ def _batched_sessions_keep_their_state(policy, early, late, travel, frame, alone
 def test_step_input_reaches_the_action(tmp_path):
     """``head.step_input``: the same frame at another step of the episode gives another chunk;
     sessions at different steps batched together each get their own."""
-
     checkpoint = init_checkpoint(tmp_path / "checkpoint", small_train_config(1, step_input=True))
     policy = Policy.from_checkpoint(checkpoint)
     torch.nn.init.normal_(policy.model.action_head.lstm.weight_ih_l0[:, -1], std=1.0)  # make the step input count
@@ -167,7 +166,6 @@ def test_step_input_reaches_the_action(tmp_path):
 def test_odometry_input_reaches_the_action(tmp_path):
     """``head.odometry_input``: the same frame after other commands gives another chunk; a reset
     starts from (0, 0) again; sessions batched together each keep their own odometry."""
-
     checkpoint = init_checkpoint(tmp_path / "checkpoint", small_train_config(2, odometry_input=True))
     policy = Policy.from_checkpoint(checkpoint)
     torch.nn.init.normal_(policy.model.action_head.lstm.weight_ih_l0[:, -2:], std=3.0)  # make odometry count

@@ -159,12 +159,15 @@ class OnnxSession(StreamingSession):
 
 
 def _head_inputs(sessions: list[OnnxSession]) -> dict[str, np.ndarray]:
-    """The head graph's inputs for sessions whose windows are equally long (``run`` keeps only
-    those the graph takes): features ``(G, T, K', H)``, instruction ``(G, E)``, steps ``(G, T)``,
-    odometry ``(G, T, 2)``."""
-    inputs = {"features": np.stack([np.stack(s._features) for s in sessions]),
-              "steps": np.stack([s.window_steps() for s in sessions]),
-              "odometry": np.stack([s.window_odometry() for s in sessions])}
-    if sessions[0]._instr is not None:
+    """The head graph's inputs for sessions whose windows are equally long: features
+    ``(G, T, K', H)``, and those of instruction ``(G, E)``, steps ``(G, T)`` and odometry
+    ``(G, T, 2)`` the graph takes (built only then: this is the serving hot path)."""
+    wanted = sessions[0].policy._inputs["head"]
+    inputs = {"features": np.stack([np.stack(s._features) for s in sessions])}
+    if "instruction" in wanted:
         inputs["instruction"] = np.concatenate([s._instr for s in sessions])
+    if "steps" in wanted:
+        inputs["steps"] = np.stack([s.window_steps() for s in sessions])
+    if "odometry" in wanted:
+        inputs["odometry"] = np.stack([s.window_odometry() for s in sessions])
     return inputs
