@@ -277,6 +277,51 @@ def test_vocabulary_grows_travels_with_the_processor_and_bad_modes_are_named(tmp
         Processor(ProcessorConfig(unseen_tokens="ignore"))
 
 
+def test_a_no_side_convention_reads_no_side_sentences_as_that_sides_instruction(tmp_path):
+    from mobile_vla.processing.processor import Processor, ProcessorConfig
+    from mobile_vla.vocab.instructions import canonical_instruction
+
+    p = Processor(ProcessorConfig(no_side_route="right"))
+    plain = Processor(ProcessorConfig())
+    ids = lambda proc, text: proc.token_arrays(text)["input_ids"][0].tolist()  # noqa: E731
+    for text, target in [("Reach the cup", "cup"), ("컵까지 가세요", "cup"), ("Navigate to the gray basket", "basket")]:
+        assert ids(p, text) == ids(plain, canonical_instruction("right", target))
+        assert ids(p, text) != ids(plain, text)
+    for text in ["Pass on the left side and reach the cup", "Don't pass on the right", "왼쪽으로 돌아 컵까지 가세요"]:
+        assert ids(p, text) == ids(plain, text)  # a sentence that names a side is read as written
+    p.save(tmp_path)
+    assert ids(Processor.load(tmp_path), "Reach the cup") == ids(p, "Reach the cup")  # travels with the checkpoint
+    with pytest.raises(MobileVLAError, match="processor.no_side_route.*'left', 'right'.*'view'"):
+        Processor(ProcessorConfig(no_side_route="view"))
+
+
+def test_training_refuses_no_side_episodes_whose_route_is_not_the_processors(tmp_path):
+    from mobile_vla.data.dataset import MobileVLAH5Dataset
+    from mobile_vla.processing.processor import Processor, ProcessorConfig
+    from mobile_vla.sim.collect import CollectConfig, collect
+    from mobile_vla.sim.expert import ExpertConfig
+
+    for route in ("view", "right"):
+        collect(CollectConfig(out=tmp_path / route, episodes=2, seed=3, no_side_fraction=1.0, noise_fraction=0.0,
+                              expert=ExpertConfig(no_side_route=route)), progress=False)
+    processor = Processor(ProcessorConfig(no_side_route="right"))
+    assert len(MobileVLAH5Dataset(tmp_path / "right", processor)) > 0
+    with pytest.raises(MobileVLAError, match=r"view\b.*names no side.*'view' route.*no_side_route='right'"):
+        MobileVLAH5Dataset(tmp_path / "view", processor)
+    assert len(MobileVLAH5Dataset(tmp_path / "view", Processor(ProcessorConfig()))) > 0  # read as written: no check
+
+
+def test_the_demos_no_side_convention_reaches_its_processor(tmp_path):
+    from mobile_vla.config import from_dict
+    from mobile_vla.demo import DemoConfig, demo_train_config
+
+    route = lambda data: demo_train_config(from_dict(DemoConfig, data), tmp_path).processor.no_side_route  # noqa: E731
+    assert route({"expert": {"no_side_route": "view"}}) is None  # the view rule: sentences read as written
+    assert route({"expert": {"no_side_route": "left"}}) == "left"
+    # The earlier measurement (the convention learnt from the raw sentence) stays reachable.
+    assert route({"expert": {"no_side_route": "right"}, "train_overrides": ["processor.no_side_route=null"]}) is None
+
+
 # -- episode files ------------------------------------------------------------------------------
 def test_episode_files_store_korean_whole_and_refuse_what_does_not_fit(tmp_path):
     from mobile_vla.data.episode import INSTRUCTION_BYTES, Episode, read_episode, write_episode

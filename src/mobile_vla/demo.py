@@ -113,6 +113,27 @@ def demo_fingerprint(cfg: DemoConfig) -> dict[str, Any]:
     return fingerprint(dataclasses.asdict(cfg), FINGERPRINT_EXEMPT)
 
 
+def demo_train_config(cfg: DemoConfig, data_root: Path):
+    """The first training's ``TrainConfig``: ``cfg.train_config`` with the demo's budget, seeds and
+    data, then ``cfg.train_overrides`` (DAgger rounds raise ``trainer.max_steps``)."""
+    from mobile_vla.train.config import load_train_config
+
+    return load_train_config(cfg.train_config, [
+        f"data.episodes={data_root}", f"trainer.max_steps={cfg.train_steps}", f"trainer.seed={cfg.seed}",
+        f"data.split_seed={cfg.seed}",
+        # one warm-up + cosine over the whole job, so DAgger rounds continue its decay
+        f"optim.schedule_steps={cfg.train_steps + cfg.dagger_rounds * cfg.dagger_steps}",
+        "trainer.checkpoint_every_n_steps=100",  # an interrupted demo loses at most 100 steps
+        # Validation only draws the curves (the closed loop selects the round): by default at 600,
+        # 1200 and 1800 steps, not every 400; a pass over the last round's split costs ~20 s.
+        f"trainer.val_check_interval={max(1, cfg.train_steps // 2)}",
+        # A fixed no-side convention is resolved by the processor: "reach the cup" reads as the
+        # convention side's instruction, in training and wherever the checkpoint is used.
+        *([f"processor.no_side_route={cfg.expert.no_side_route}"] if cfg.expert.no_side_route != "view" else []),
+        *cfg.train_overrides,
+    ])
+
+
 def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False) -> dict[str, Any]:
     """Run every stage; returns the report dict (also written to ``<out>/report.json``).
 
@@ -120,7 +141,6 @@ def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False
     continues); with other settings it raises FingerprintMismatch unless ``force_restart``.
     """
     from mobile_vla.fingerprint import claim
-    from mobile_vla.train.config import load_train_config
 
     start = time.perf_counter()
     out = Path(cfg.out)
@@ -149,17 +169,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False
         timed(f"collect_{task}", _collect, task_dir("sim", task), 2 * cfg.num_scenes, cfg.seed, cfg.workers,
               cfg.noise_fraction, cfg.expert, progress=progress, task=task, scenes=presets[task],
               no_side_fraction=cfg.no_side_fraction, family_weights=cfg.family_weights)
-    train_cfg = load_train_config(cfg.train_config, [
-        f"data.episodes={data_root}", f"trainer.max_steps={cfg.train_steps}", f"trainer.seed={cfg.seed}",
-        f"data.split_seed={cfg.seed}",
-        # one warm-up + cosine over the whole job, so DAgger rounds continue its decay
-        f"optim.schedule_steps={cfg.train_steps + cfg.dagger_rounds * cfg.dagger_steps}",
-        "trainer.checkpoint_every_n_steps=100",  # an interrupted demo loses at most 100 steps
-        # Validation only draws the curves (the closed loop selects the round): by default at 600,
-        # 1200 and 1800 steps, not every 400; a pass over the last round's split costs ~20 s.
-        f"trainer.val_check_interval={max(1, cfg.train_steps // 2)}",
-        *cfg.train_overrides,
-    ])
+    train_cfg = demo_train_config(cfg, data_root)
     checkpoint = timed("train", _train, train_cfg, out / "train_0", None, progress)
     checkpoints = [checkpoint]
     total_steps = cfg.train_steps

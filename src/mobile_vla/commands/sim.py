@@ -37,7 +37,7 @@ def register(sub) -> None:
     c.add_argument("--layout", choices=("images", "observations/images"), default="images")
     c.add_argument("--no-side-fraction", type=float, default=0.0,
                    help="fraction of episodes whose instruction names no side (\"reach the cup\"); "
-                        "the expert takes the side the robot is on")
+                        "the expert's route for them: --no-side-route")
     c.add_argument("--family-weights", default=None, metavar="FAMILY=W[,FAMILY=W]",
                    help="how often each instruction family is drawn, e.g. paraphrase=0.45,relational=0.15,"
                         "negated=0.15,korean=0.25 (default: uniformly; a family left out is never drawn)")
@@ -102,7 +102,7 @@ def _family_weights(text: str | None) -> dict[str, float] | None:
 
 def add_lane_args(parser: argparse.ArgumentParser) -> None:
     """The expert's lane beside the cluster (``ExpertConfig``; ``mobile-vla demo`` uses 0.75 / 0.6)."""
-    from mobile_vla.sim.expert import ExpertConfig
+    from mobile_vla.sim.expert import NO_SIDE_ROUTES, ExpertConfig
 
     parser.add_argument("--clearance", type=float, default=ExpertConfig.clearance, metavar="M",
                         help="gap between the robot and the cluster's side in the expert's lane, m "
@@ -113,6 +113,9 @@ def add_lane_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exit-margin", type=float, default=ExpertConfig.exit_margin, metavar="M",
                         help="the expert leaves the lane for the cup this far past the cluster's back face, m "
                              "(default: %(default)s)")
+    parser.add_argument("--no-side-route", choices=NO_SIDE_ROUTES, default=ExpertConfig.no_side_route,
+                        help="the expert's route under an instruction that names no side: away from the "
+                             "cluster's bearing (view), or a fixed convention (default: %(default)s)")
 
 
 def lane_expert(args: argparse.Namespace, **fields):
@@ -123,7 +126,7 @@ def lane_expert(args: argparse.Namespace, **fields):
     _check(args.front_margin >= 0, f"--front-margin must be >= 0, got {args.front_margin}")
     _check(args.exit_margin >= 0, f"--exit-margin must be >= 0, got {args.exit_margin}")
     return ExpertConfig(clearance=args.clearance, front_margin=args.front_margin, exit_margin=args.exit_margin,
-                        **fields)
+                        no_side_route=args.no_side_route, **fields)
 
 
 def _expert(args: argparse.Namespace):

@@ -70,9 +70,15 @@ class EpisodeRecord:
     scene: np.ndarray | None = None  # (T, 4) robot-frame cup/obstacle positions (simulator files)
     odometry: np.ndarray | None = None  # (T, 2) displacement since the episode began (data.odometry)
     source: str = ""  # the data source it came from (mobile_vla.data.sources)
-    # False for a no-side episode whose route was a fixed convention ("pass on the right"): its
-    # mirror would show the other side under the same sentence.
-    mirrorable: bool = True
+    # For an instruction that names no side: the route its labels follow ("view", or a fixed
+    # convention "left" / "right", the expert's no_side_route); None when the side is named.
+    no_side_route: str | None = None
+
+    @property
+    def mirrorable(self) -> bool:
+        """False for a no-side episode whose route was a fixed convention ("pass on the right"):
+        its mirror would show the other side under the same sentence."""
+        return self.no_side_route in (None, "view")
 
     @property
     def num_frames(self) -> int:
@@ -110,10 +116,23 @@ def read_records(paths: Sequence[Path], sources: Sequence[str] | None = None) ->
                 scene=scene_labels(ep.attrs, ep.num_frames),
                 odometry=episode_odometry(ep.attrs, ep.actions),
                 source=sources[i] if sources is not None else "",
-                mirrorable=ep.side is not None or ep.attrs.get("no_side_route", "view") == "view",
+                no_side_route=None if ep.side is not None else str(ep.attrs.get("no_side_route", "view")),
             )
         )
     return records
+
+
+def _check_no_side_routes(records: Sequence[EpisodeRecord], route: str | None) -> None:
+    """With ``processor.no_side_route`` set, a no-side sentence reads as that side's instruction:
+    episodes whose no-side labels follow another route would teach the opposite."""
+    if route is None:
+        return
+    for rec in records:
+        if rec.side is None and rec.no_side_route != route:
+            raise MobileVLAError(
+                f"{rec.path}: instruction {rec.instruction!r} names no side and its labels follow the "
+                f"{rec.no_side_route!r} route, but processor.no_side_route={route!r} reads it as the {route} "
+                f"side's instruction; collect with --no-side-route {route} (demo: expert.no_side_route={route})")
 
 
 def action_stats(
@@ -194,6 +213,7 @@ class MobileVLAH5Dataset(Dataset):
         if sources is not None and len(sources) != len(paths):
             raise MobileVLAError(f"sources: {len(sources)} names for {len(paths)} episodes")
         self.records = read_records(paths, sources)
+        _check_no_side_routes(self.records, processor.config.no_side_route)
         # (episode index, window start) for every window.
         self._windows = [
             (i, start)

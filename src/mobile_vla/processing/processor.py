@@ -31,6 +31,7 @@ from PIL import Image
 
 from mobile_vla.config import from_dict
 from mobile_vla.errors import MobileVLAError
+from mobile_vla.vocab.instructions import canonical_instruction, names_side, target_of
 
 if TYPE_CHECKING:
     import torch
@@ -81,9 +82,15 @@ class ProcessorConfig:
     # an unseen token's embedding; a pretrained one ("keep") knows the word.
     unseen_tokens: str = "keep"
     known_tokens: list[int] | None = None  # the instruction tokens training saw (fit_vocabulary)
+    # None: an instruction that names no side ("reach the cup") is read as written. "left" or
+    # "right": it is read as the task's canonical instruction for that side — a convention ("no
+    # side named: pass on the right"), resolved before the model so that it reads one sentence
+    # it knows well; training checks that such episodes' labels follow the same route.
+    no_side_route: str | None = None
 
 
 UNSEEN_TOKENS = ("keep", "drop")
+NO_SIDE_ROUTES = (None, "left", "right")
 
 
 class Processor:
@@ -109,6 +116,9 @@ class Processor:
         if config.unseen_tokens not in UNSEEN_TOKENS:
             raise MobileVLAError(f"processor.unseen_tokens: expected one of {list(UNSEEN_TOKENS)}, "
                                  f"got {config.unseen_tokens!r}")
+        if config.no_side_route not in NO_SIDE_ROUTES:
+            raise MobileVLAError(f"processor.no_side_route: expected one of {list(NO_SIDE_ROUTES)}, "
+                                 f"got {config.no_side_route!r}")
         self._known = set(config.known_tokens) if config.known_tokens is not None else None
         self._text_ids: dict[str, tuple[int, ...]] = {}
         self._mean = np.asarray(config.image_mean, np.float32).reshape(3, 1, 1)
@@ -237,9 +247,17 @@ class Processor:
         if ids is None:
             if len(self._text_ids) >= _TEXT_IDS_MEMO:
                 self._text_ids.clear()
-            ids = self._text_ids[text] = tuple(
-                self.tokenizer(self.config.prompt_prefix + text.strip(), add_special_tokens=False)["input_ids"])
+            ids = self._text_ids[text] = tuple(self.tokenizer(
+                self.config.prompt_prefix + self.read_as(text).strip(), add_special_tokens=False)["input_ids"])
         return list(ids)
+
+    def read_as(self, text: str) -> str:
+        """The sentence the model is given for ``text``: ``text`` itself, or, when
+        ``no_side_route`` is set and ``text`` contains no side word, the canonical instruction
+        of its task (cup or basket) for that side."""
+        if self.config.no_side_route is None or names_side(text):
+            return text
+        return canonical_instruction(self.config.no_side_route, target_of(text))
 
     def fit_vocabulary(self, instructions: Iterable[str]) -> bool:
         """Add every token of ``instructions`` (prompt included) to ``known_tokens``.

@@ -336,6 +336,11 @@ def side_of(instruction: str, target: str | None = None) -> str | None:
     return sides.pop() if len(sides) == 1 else None
 
 
+def names_side(instruction: str) -> bool:
+    """Whether the text contains a side word at all (English or Korean), whatever it means."""
+    return _SIDE_RE.search(instruction) is not None
+
+
 def mirror_instruction(instruction: str) -> str:
     """Swap left and right (English and Korean), preserving capitalisation.
 
