@@ -211,6 +211,12 @@ def _phase_means(rows: dict[int, dict]) -> str:
                       for p in ("approach", "beside", "after")) + " | "
 
 
+def _taken_means(rows: dict[int, dict]) -> str:
+    """Episodes that passed the cluster on the left / on the right (no-side evaluations), mean over seeds."""
+    return " / ".join(f"{100 * sum(r['sides_taken'][side] for r in rows.values()) / len(rows):.1f} %"
+                      for side in ("left", "right")) + " | "
+
+
 def sweep_tables(results: Path) -> dict[str, str]:
     """``sweep_<sweep>`` → settings against seeds, from ``sweeps/<sweep>/<setting>_seed<S>.json``."""
     tables = {}
@@ -232,9 +238,12 @@ def sweep_tables(results: Path) -> dict[str, str]:
         goal_head = "".join(f"goal {g}: success / collision | " for g in GOAL_SIDES) if by_goal else ""
         phased = all("failure_phases" in r for rows in runs.values() for r in rows.values())
         phase_head = "failed: approach / beside / after | " if phased else ""
+        # No-side evaluations say which side the robot passed on.
+        taken = all(r.get("sides_taken") for rows in runs.values() for r in rows.values())
+        taken_head = "passed left / right | " if taken else ""
         lines = [f"| setting | success, mean | left | right | collision | timeout | {goal_head}{phase_head}"
-                 "per seed, left / right | seeds |",
-                 "|---|---|---|---|---|---|---|---|" + "---|" * (2 * by_goal + phased)]
+                 f"{taken_head}per seed, left / right | seeds |",
+                 "|---|---|---|---|---|---|---|---|" + "---|" * (2 * by_goal + phased + taken)]
         order = sorted(runs, key=lambda name: (CONTROLLER_ORDER.get(name, 2), name))
         for setting in order:
             rows = runs[setting]
@@ -246,7 +255,7 @@ def sweep_tables(results: Path) -> dict[str, str]:
             lines.append(f"| {setting} | {mean('overall', 'success_rate')} | {mean('left', 'success_rate')} | "
                          f"{mean('right', 'success_rate')} | "
                          f"{mean('overall', 'collision_rate')} | {mean('overall', 'timeout_rate')} | {goal}"
-                         f"{_phase_means(rows) if phased else ''}{per_seed} | "
+                         f"{_phase_means(rows) if phased else ''}{_taken_means(rows) if taken else ''}{per_seed} | "
                          f"{', '.join(map(str, sorted(rows)))} |")
         episodes = {r["left"]["episodes"] for rows in runs.values() for r in rows.values()}
         lines += ["", f"{'/'.join(map(str, sorted(episodes)))} episodes per side and seed; reports in "

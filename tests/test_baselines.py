@@ -49,6 +49,9 @@ def test_blind_replay_ignores_frames_and_stops_after_the_table():
     assert not blind.act(np.zeros((8, 8, 3), np.uint8)).any()
     with pytest.raises(ValueError, match="names a side"):
         blind.reset("Reach the cup")
+    convention = BlindReplay({"left": table, "right": -table}, no_side_route="right")
+    convention.reset("Reach the cup")  # a fixed convention is replayed like its side
+    np.testing.assert_array_equal(convention.act(np.zeros((8, 8, 3), np.uint8)), -table[0])
 
 
 def test_blind_replay_episodes_render_no_frame(monkeypatch):

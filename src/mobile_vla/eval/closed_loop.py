@@ -124,7 +124,8 @@ def evaluate_closed_loop(
         controller = PolicyController(policy, strategy, decay)  # the same controller the robot client runs
     elif baseline == "blind":
         size = image_size or 112
-        controller = BlindReplay(mean_expert_actions(seed=seed, task=task, scenes=scenes, expert=expert))
+        controller = BlindReplay(mean_expert_actions(seed=seed, task=task, scenes=scenes, expert=expert),
+                                 no_side_route=expert.no_side_route)
     elif baseline == "expert":
         size, controller = image_size or 112, None  # run_episode drives with the task's expert
     else:

@@ -62,18 +62,22 @@ class BlindReplay:
 
     needs_frames = False  # run_episode need not render for it
 
-    def __init__(self, tables: dict[str, np.ndarray]):
+    def __init__(self, tables: dict[str, np.ndarray], no_side_route: str = "view"):
+        """``no_side_route``: the expert's route for a sentence that names no side; a fixed
+        convention (``left`` / ``right``) is replayed like that side, the view rule cannot be."""
         missing = [side for side in SIDES if side not in tables]
         if missing:
             raise ValueError(f"blind replay needs a mean action table for every side, missing {missing}")
         self.tables = tables
+        self.no_side_route = no_side_route
         self._table: np.ndarray | None = None
         self._step = 0
 
     def reset(self, instruction: str) -> None:
-        side = side_of(instruction)
+        side = side_of(instruction) or (self.no_side_route if self.no_side_route in SIDES else None)
         if side is None:
-            raise ValueError(f"the blind replay needs an instruction that names a side, got {instruction!r}")
+            raise ValueError(f"the blind replay needs an instruction that names a side or a fixed no-side "
+                             f"route, got {instruction!r}")
         self._table, self._step = self.tables[side], 0
 
     def act(self, obs_image_rgb: np.ndarray) -> np.ndarray:
