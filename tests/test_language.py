@@ -296,19 +296,29 @@ def test_a_no_side_convention_reads_no_side_sentences_as_that_sides_instruction(
 
 
 def test_training_refuses_no_side_episodes_whose_route_is_not_the_processors(tmp_path):
-    from mobile_vla.data.dataset import MobileVLAH5Dataset
+    from mobile_vla.data.dataset import MobileVLAH5Dataset, action_stats
     from mobile_vla.processing.processor import Processor, ProcessorConfig
     from mobile_vla.sim.collect import CollectConfig, collect
     from mobile_vla.sim.expert import ExpertConfig
+    from mobile_vla.vocab.batch import DIRECTION_IDS, DIRECTION_NONE
+    from mobile_vla.vocab.instructions import canonical_instruction
 
     for route in ("view", "right"):
         collect(CollectConfig(out=tmp_path / route, episodes=2, seed=3, no_side_fraction=1.0, noise_fraction=0.0,
                               expert=ExpertConfig(no_side_route=route)), progress=False)
-    processor = Processor(ProcessorConfig(no_side_route="right"))
-    assert len(MobileVLAH5Dataset(tmp_path / "right", processor)) > 0
+    processor, plain = Processor(ProcessorConfig(no_side_route="right")), Processor(ProcessorConfig())
+    for p in (processor, plain):
+        p.fit_action_stats(action_stats(tmp_path / "right"))
+    convention = MobileVLAH5Dataset(tmp_path / "right", processor)
+    item = convention[0]
+    assert convention.records[0].side is None  # the file names no side ...
+    # ... but the model reads the right side's instruction, so the item's direction label says right.
+    assert int(item["direction"]) == DIRECTION_IDS["right"]
+    assert item["input_ids"].tolist() == processor.tokenize(canonical_instruction("right"))["input_ids"][0].tolist()
+    assert int(MobileVLAH5Dataset(tmp_path / "view", plain)[0]["direction"]) == DIRECTION_NONE
     with pytest.raises(MobileVLAError, match=r"view\b.*names no side.*'view' route.*no_side_route='right'"):
         MobileVLAH5Dataset(tmp_path / "view", processor)
-    assert len(MobileVLAH5Dataset(tmp_path / "view", Processor(ProcessorConfig()))) > 0  # read as written: no check
+    assert len(MobileVLAH5Dataset(tmp_path / "view", plain)) > 0  # read as written: no check
 
 
 def test_the_demos_no_side_convention_reaches_its_processor(tmp_path):

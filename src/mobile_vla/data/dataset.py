@@ -356,7 +356,10 @@ class MobileVLAH5Dataset(Dataset):
         rng = np.random.default_rng([self.seed, self._epoch, index])
 
         frames = self.frames(ep_index)[start : start + W]
-        instruction, actions, cf, side = rec.instruction, rec.actions, rec.counterfactual, rec.side
+        instruction, actions, cf = rec.instruction, rec.actions, rec.counterfactual
+        # A no-side sentence the processor reads as its convention's side carries that side's
+        # direction label too: the model sees the same tokens as for that side's instruction.
+        side = rec.side or self.processor.config.no_side_route
         scene, odometry = rec.scene, self._odometry(rec, start)
         mirrored = self.mirror_prob > 0 and rng.random() < self.mirror_prob and rec.mirrorable
         if mirrored:
