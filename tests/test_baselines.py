@@ -114,3 +114,6 @@ def test_eval_sim_baselines_drive_the_lane_they_are_given(capsys):
     assert blind["expert"]["clearance"] == 0.9
     assert main(["eval-sim", "--checkpoint", "ckpt", "--clearance", "0.9"]) != 0
     assert "use them with --baseline" in capsys.readouterr().err
+    # --no-side-route is also a policy's convention for no-side requests; a server applies its own.
+    assert main(["eval-sim", "--server", "ws://127.0.0.1:9", "--no-side-route", "right"]) != 0
+    assert "the server applies it" in capsys.readouterr().err

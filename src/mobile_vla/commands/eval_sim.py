@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -73,9 +74,13 @@ def _run(args) -> int:
     if args.baseline and args.blank_frames:
         raise MobileVLAError("--blank-frames replaces a policy's frames; use it with --checkpoint or --server")
     expert = lane_expert(args)
-    if not args.baseline and expert != ExpertConfig():
+    if not args.baseline and dataclasses.replace(expert, no_side_route="view") != ExpertConfig():
         raise MobileVLAError("--clearance / --front-margin / --exit-margin set the baselines' expert; "
                              "use them with --baseline")
+    # For a policy, --no-side-route is the deployment's convention for no-side requests (load_policy).
+    route = None if expert.no_side_route == "view" else expert.no_side_route
+    if args.server and route:
+        raise MobileVLAError("--no-side-route with --server: the server applies it (mobile-vla serve --no-side-route)")
     if args.baseline:
         policy = None
     elif args.server:
@@ -85,7 +90,7 @@ def _run(args) -> int:
     else:
         from mobile_vla.policy.backends import load_policy
 
-        policy = load_policy(args.checkpoint)
+        policy = load_policy(args.checkpoint, no_side_route=route)
     try:
         report = evaluate_closed_loop(policy, args.episodes, args.seed, args.strategy,
                                       instructions=args.instructions, video_dir=args.video,

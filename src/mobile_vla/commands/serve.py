@@ -55,6 +55,9 @@ def register(sub) -> None:
     p.add_argument("--inference-process", action=argparse.BooleanOptionalAction, default=False,
                    help="run the policy in a child process of its own, so that the model never waits for the "
                         "event loop's GIL (default: off, in the server process; docs/serving.md)")
+    p.add_argument("--no-side-route", choices=("left", "right"), default=None,
+                   help="a request that names no side (\"reach the cup\") is given to the model as that "
+                        "side's instruction (default: as written; docs/language.md)")
     p.add_argument("--json", action="store_true", help="print one JSON object {url, ...} once listening")
     p.set_defaults(func=_run)
 
@@ -88,7 +91,8 @@ def _run(args) -> int:
     except ImportError as exc:
         raise MobileVLAError(f"inference is unavailable in this install: {exc}") from None
     config = server_config(args)
-    policy = host_policy(functools.partial(load_policy, checkpoint, device=args.device), config)
+    load = functools.partial(load_policy, checkpoint, device=args.device, no_side_route=args.no_side_route)
+    policy = host_policy(load, config)
 
     def ready(port: int) -> None:
         url = f"{config.scheme}://{args.host}:{port}"

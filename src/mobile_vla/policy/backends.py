@@ -28,16 +28,30 @@ class BackendSpec:
 POLICY_BACKENDS: Registry[BackendSpec] = Registry("policy backend")
 
 
-def load_policy(path: str | Path, backend: str | None = None, device: str = "cpu") -> PolicyBackend:
-    """Load the policy at ``path`` with ``backend`` (default: the first registered one that reads it)."""
+def load_policy(path: str | Path, backend: str | None = None, device: str = "cpu",
+                no_side_route: str | None = None) -> PolicyBackend:
+    """Load the policy at ``path`` with ``backend`` (default: the first registered one that reads it).
+
+    ``no_side_route`` (``left`` / ``right``): the built-in backends' sessions give a request that
+    names no side ("reach the cup") to the model as that side's canonical instruction — a
+    convention of the deployment, not of the checkpoint (training and the processor are unchanged).
+    """
+    if no_side_route not in (None, "left", "right"):
+        raise MobileVLAError(f"no_side_route: expected left, right or None, got {no_side_route!r}")
     path = Path(path)
     if backend is not None:
-        return POLICY_BACKENDS.get(backend).load(path, device)
+        return _with_route(POLICY_BACKENDS.get(backend).load(path, device), no_side_route)
     for _, spec in POLICY_BACKENDS.items():
         if spec.detect(path):
-            return spec.load(path, device)
+            return _with_route(spec.load(path, device), no_side_route)
     known = "; ".join(f"{name}: {spec.description}" for name, spec in POLICY_BACKENDS.items())
     raise MobileVLAError(f"{path}: no policy backend reads this path ({known})")
+
+
+def _with_route(policy: PolicyBackend, no_side_route: str | None) -> PolicyBackend:
+    if no_side_route is not None:
+        policy.no_side_route = no_side_route  # read by policy.session.StreamingSession
+    return policy
 
 
 def _load_torch(path: Path, device: str) -> PolicyBackend:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from mobile_vla.errors import MobileVLAError
+from mobile_vla.vocab.instructions import resolve_no_side
 
 
 class StreamingSession:
@@ -36,8 +37,11 @@ class StreamingSession:
         self._set_instruction(instruction)
 
     def _set_instruction(self, instruction: str) -> None:
-        self.instruction = instruction
-        self._tokens, self._instr = self._encode_instruction(instruction)
+        self.instruction = instruction  # what was asked; the model may be given its resolution
+        # A deployment's no-side convention (load_policy(..., no_side_route=)): a request that
+        # names no side is given to the model as that side's instruction, the checkpoint unchanged.
+        route = getattr(self.policy, "no_side_route", None)
+        self._tokens, self._instr = self._encode_instruction(resolve_no_side(instruction, route))
 
     def reset(self, instruction: str | None = None) -> None:
         """Clear the frame history; optionally switch the instruction."""

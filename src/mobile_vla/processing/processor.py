@@ -31,7 +31,7 @@ from PIL import Image
 
 from mobile_vla.config import from_dict
 from mobile_vla.errors import MobileVLAError
-from mobile_vla.vocab.instructions import canonical_instruction, names_side, target_of
+from mobile_vla.vocab.instructions import resolve_no_side
 
 if TYPE_CHECKING:
     import torch
@@ -255,9 +255,7 @@ class Processor:
         """The sentence the model is given for ``text``: ``text`` itself, or, when
         ``no_side_route`` is set and ``text`` contains no side word, the canonical instruction
         of its task (cup or basket) for that side."""
-        if self.config.no_side_route is None or names_side(text):
-            return text
-        return canonical_instruction(self.config.no_side_route, target_of(text))
+        return resolve_no_side(text, self.config.no_side_route)
 
     def fit_vocabulary(self, instructions: Iterable[str]) -> bool:
         """Add every token of ``instructions`` (prompt included) to ``known_tokens``.

@@ -341,6 +341,14 @@ def names_side(instruction: str) -> bool:
     return _SIDE_RE.search(instruction) is not None
 
 
+def resolve_no_side(instruction: str, route: str | None) -> str:
+    """``instruction``, or, when ``route`` (``left`` / ``right``) is given and the text has no side
+    word, its task's canonical instruction for that side: a no-side request under a convention."""
+    if route is None or names_side(instruction):
+        return instruction
+    return canonical_instruction(route, target_of(instruction))
+
+
 def mirror_instruction(instruction: str) -> str:
     """Swap left and right (English and Korean), preserving capitalisation.
 
