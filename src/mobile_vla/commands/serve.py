@@ -10,6 +10,8 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def register(sub) -> None:
+    from mobile_vla.vocab.instructions import SIDES
+
     p = sub.add_parser(
         "serve",
         help="serve a policy checkpoint to robots (websocket + msgpack, openpi-compatible)",
@@ -55,7 +57,7 @@ def register(sub) -> None:
     p.add_argument("--inference-process", action=argparse.BooleanOptionalAction, default=False,
                    help="run the policy in a child process of its own, so that the model never waits for the "
                         "event loop's GIL (default: off, in the server process; docs/serving.md)")
-    p.add_argument("--no-side-route", choices=("left", "right"), default=None,
+    p.add_argument("--no-side-route", choices=SIDES, default=None,
                    help="a request that names no side (\"reach the cup\") is given to the model as that "
                         "side's instruction (default: as written; docs/language.md)")
     p.add_argument("--json", action="store_true", help="print one JSON object {url, ...} once listening")

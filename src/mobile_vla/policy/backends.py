@@ -16,6 +16,7 @@ from pathlib import Path
 from mobile_vla.errors import MobileVLAError
 from mobile_vla.policy.contract import PolicyBackend
 from mobile_vla.registry import Registry
+from mobile_vla.vocab.instructions import SIDES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,8 +37,8 @@ def load_policy(path: str | Path, backend: str | None = None, device: str = "cpu
     names no side ("reach the cup") to the model as that side's canonical instruction — a
     convention of the deployment, not of the checkpoint (training and the processor are unchanged).
     """
-    if no_side_route not in (None, "left", "right"):
-        raise MobileVLAError(f"no_side_route: expected left, right or None, got {no_side_route!r}")
+    if no_side_route is not None and no_side_route not in SIDES:
+        raise MobileVLAError(f"no_side_route: expected one of {list(SIDES)} or None, got {no_side_route!r}")
     path = Path(path)
     if backend is not None:
         return _with_route(POLICY_BACKENDS.get(backend).load(path, device), no_side_route)

@@ -45,6 +45,8 @@ def is_export(path: Path) -> bool:
 class OnnxPolicy:
     """An ONNX export + its processor; opens independent streaming sessions (a ``PolicyBackend``)."""
 
+    no_side_route: str | None = None  # a deployment's convention for no-side requests (load_policy)
+
     def __init__(self, directory: str | os.PathLike, variant: str | None = None):
         try:
             import onnxruntime as ort

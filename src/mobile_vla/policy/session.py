@@ -40,8 +40,7 @@ class StreamingSession:
         self.instruction = instruction  # what was asked; the model may be given its resolution
         # A deployment's no-side convention (load_policy(..., no_side_route=)): a request that
         # names no side is given to the model as that side's instruction, the checkpoint unchanged.
-        route = getattr(self.policy, "no_side_route", None)
-        self._tokens, self._instr = self._encode_instruction(resolve_no_side(instruction, route))
+        self._tokens, self._instr = self._encode_instruction(resolve_no_side(instruction, self.policy.no_side_route))
 
     def reset(self, instruction: str | None = None) -> None:
         """Clear the frame history; optionally switch the instruction."""

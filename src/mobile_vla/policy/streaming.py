@@ -27,6 +27,8 @@ class Policy:
     ``config`` is the checkpoint's training configuration (a dict), ``state`` its trainer state.
     """
 
+    no_side_route: str | None = None  # a deployment's convention for no-side requests (load_policy)
+
     def __init__(self, model: MobileVLA, processor: Processor, config: dict | None = None,
                  state: dict | None = None, device: str | torch.device = "cpu"):
         self.model = model.to(device).eval()

@@ -31,7 +31,7 @@ from PIL import Image
 
 from mobile_vla.config import from_dict
 from mobile_vla.errors import MobileVLAError
-from mobile_vla.vocab.instructions import resolve_no_side
+from mobile_vla.vocab.instructions import SIDES, resolve_no_side
 
 if TYPE_CHECKING:
     import torch
@@ -90,7 +90,7 @@ class ProcessorConfig:
 
 
 UNSEEN_TOKENS = ("keep", "drop")
-NO_SIDE_ROUTES = (None, "left", "right")
+NO_SIDE_ROUTES = (None, *SIDES)
 
 
 class Processor:
