@@ -381,3 +381,31 @@ def test_rollout_panel_shows_every_route_obstacle_and_the_cup():
     assert bottom <= 0.0 and top > 5.6
     classic = [{"trajectory": [[0.0, 0.0, 0.0], [3.0, 0.5, 0.0]], "target_xy": [4.0, 0.1], "obstacles": []}]
     assert view_limits(classic) == ((-1.5, 1.5), (-0.3, 4.5))
+
+
+def test_basket_scenes_are_drawn_with_both_baskets_and_without_the_hidden_cup():
+    """Records carry the goals a scene shows; plots and video maps draw them (a basket scene's
+    cup is invisible, so drawing it as the goal misled whoever read a basket task's plot)."""
+    from mobile_vla.eval.rollout_video import _to_px, top_down
+    from mobile_vla.sim.basket import sample_basket_scene, sample_mixed_scene
+    from mobile_vla.sim.plot import record_landmarks, view_limits
+    from mobile_vla.sim.scene import sample_scene
+
+    scene = sample_basket_scene(3)
+    assert [(k, s) for k, s, _ in scene.landmarks()] == [("basket", "left"), ("basket", "right")]
+    assert [k for k, _, _ in sample_mixed_scene(3).landmarks()] == ["basket", "basket", "cup"]
+    assert sample_scene(3).landmarks() == [("cup", None, sample_scene(3).target_xy)]
+    record = {"trajectory": [[0.0, 0.0, 0.0], [2.5, -1.2, 0.0]], "obstacles": scene.obstacles_array().tolist(),
+              "target_xy": list(scene.target_xy), "side": "right",
+              "landmarks": [[k, s, x, y] for k, s, (x, y) in scene.landmarks()]}
+    (left, right), (bottom, top) = view_limits([record])
+    assert right > max(abs(y) for _, _, (_, y) in scene.landmarks()) and top > max(b[0] for b in scene.baskets)
+    img = np.asarray(top_down(record, 1)).astype(int)
+    view = (-right, -left, bottom, top)
+    for x, y in scene.baskets:
+        px, py = _to_px(x, y, view)
+        assert np.abs(img[round(py), round(px)] - (105, 105, 105)).sum() < 10  # CSS dimgray
+    cx, cy = _to_px(*scene.target_xy, view)
+    assert img[round(cy), round(cx), 1] < 200  # no green cup where the hidden one stands
+    # a record written before landmarks existed still shows its target as the cup
+    assert record_landmarks({"target_xy": [4.0, 0.5]}) == [("cup", None, 4.0, 0.5)]

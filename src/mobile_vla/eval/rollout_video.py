@@ -1,8 +1,9 @@
 """Rollout videos: the robot's camera beside a top-down view of the path so far, as an H.264 MP4.
 
-Each video frame is ``[camera (upscaled) | top-down map]``: obstacles in red, the target in
-green, the path so far coloured by the instructed side (the same colours as ``sim plot``), the
-robot as a dot with a heading tick, and a caption with the instruction and the outcome.
+Each video frame is ``[camera (upscaled) | top-down map]``: obstacles in red, the cup in green and
+baskets in grey, the path so far coloured by the instructed side (the same colours as ``sim
+plot``, the same window as its panel), the robot as a dot with a heading tick, and a caption with
+the instruction and the outcome.
 """
 
 from __future__ import annotations
@@ -15,17 +16,18 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from mobile_vla.data.video import write_mp4
+from mobile_vla.sim.plot import LANDMARK_STYLE, record_landmarks, view_limits
 
 # RGB of matplotlib's tab:blue / tab:orange / tab:gray, the colours `sim plot` gives each side.
 SIDE_RGB = {"left": (31, 119, 180), "right": (255, 127, 14), None: (127, 127, 127)}
 PANEL = 240  # pixels per panel side (even: yuv420p needs even dimensions)
 CAPTION = 36  # pixels of text under the panels
-VIEW = (-1.5, 1.5, -0.3, 5.7)  # top-down window: lateral y from -1.5 to 1.5 m, forward x from -0.3 to 5.7 m
 
 
-def _to_px(x: float, y: float) -> tuple[float, float]:
-    """World ``(x forward, y left)`` → map pixel: forward is up the page, left is left (as the robot sees)."""
-    y0, y1, x0, x1 = VIEW
+def _to_px(x: float, y: float, view: tuple[float, float, float, float]) -> tuple[float, float]:
+    """World ``(x forward, y left)`` → map pixel in ``view`` = ``(y_min, y_max, x_min, x_max)``, m:
+    forward is up the page, left is left (as the robot sees)."""
+    y0, y1, x0, x1 = view
     scale = PANEL / max(y1 - y0, x1 - x0)
     return (y1 - y) * scale - (scale * (y1 - y0) - PANEL) / 2, PANEL - (x - x0) * scale
 
@@ -34,20 +36,26 @@ def top_down(record: dict[str, Any], upto: int) -> Image.Image:
     """The map after ``upto`` steps of ``record`` (:meth:`RolloutResult.to_record`)."""
     img = Image.new("RGB", (PANEL, PANEL), (248, 248, 248))
     draw = ImageDraw.Draw(img)
+    (left, right), (bottom, top) = view_limits([record])  # page x = -y
+    view = (-right, -left, bottom, top)
     for x, y, hx, hy in record["obstacles"]:
-        (ax, ay), (bx, by) = _to_px(x + hx, y + hy), _to_px(x - hx, y - hy)
+        (ax, ay), (bx, by) = _to_px(x + hx, y + hy, view), _to_px(x - hx, y - hy, view)
         draw.rectangle([min(ax, bx), min(ay, by), max(ax, bx), max(ay, by)], fill=(178, 34, 34))
-    tx, ty = _to_px(*record["target_xy"])
-    draw.ellipse([tx - 5, ty - 5, tx + 5, ty + 5], fill=(50, 205, 50))
+    metres = PANEL / max(view[1] - view[0], view[3] - view[2])  # pixels per metre
+    for kind, _, x, y in record_landmarks(record):
+        px, py = _to_px(x, y, view)
+        colour, radius = LANDMARK_STYLE.get(kind, LANDMARK_STYLE["cup"])  # CSS names: PIL reads them too
+        r = max(4.0, radius * metres)
+        draw.ellipse([px - r, py - r, px + r, py + r], fill=colour)
     colour = SIDE_RGB.get(record.get("side"), SIDE_RGB[None])
     poses = record["trajectory"][: upto + 1]
-    points = [_to_px(p[0], p[1]) for p in poses]
+    points = [_to_px(p[0], p[1], view) for p in poses]
     if len(points) > 1:
         draw.line(points, fill=colour, width=3)
     px, py = points[-1]
     yaw = poses[-1][2]
     draw.ellipse([px - 5, py - 5, px + 5, py + 5], outline=(0, 0, 0), fill=colour, width=1)
-    hx, hy = _to_px(poses[-1][0] + 0.3 * math.cos(yaw), poses[-1][1] + 0.3 * math.sin(yaw))
+    hx, hy = _to_px(poses[-1][0] + 0.3 * math.cos(yaw), poses[-1][1] + 0.3 * math.sin(yaw), view)
     draw.line([(px, py), (hx, hy)], fill=(0, 0, 0), width=2)
     return img
 

@@ -47,11 +47,7 @@ class BasketScene(SceneSpec):
 
     def landmarks(self) -> list[tuple[str, str | None, tuple[float, float]]]:
         """``(object, side, xy)`` of every goal-like object in view: the baskets, and the cup if shown."""
-        out: list[tuple[str, str | None, tuple[float, float]]] = [
-            ("basket", "left", self.baskets[0]), ("basket", "right", self.baskets[1])]
-        if self.show_cup:
-            out.append(("cup", None, self.target_xy))
-        return out
+        return [("basket", "left", self.baskets[0]), ("basket", "right", self.baskets[1]), *super().landmarks()]
 
 
 def sample_basket_scene(seed: int, show_cup: bool = False) -> BasketScene:

@@ -1,5 +1,5 @@
-"""Top-down trajectory plots (``mobile-vla sim plot``): one panel per scene, obstacles and cup
-drawn to scale, trajectories coloured by the instructed side (✕ marks a collision).
+"""Top-down trajectory plots (``mobile-vla sim plot``): one panel per scene, obstacles and the
+goals in view (cup, baskets) drawn to scale, trajectories coloured by the instructed side (✕ marks a collision).
 
 Sources: episode files written by ``sim collect`` (attrs ``trajectory``, ``obstacles``,
 ``target_xy``) and ``*.jsonl`` rollout records (:meth:`RolloutResult.to_record`).
@@ -47,16 +47,29 @@ def load_records(root: str | Path) -> list[dict[str, Any]]:
     return records
 
 
+# How each goal-like object is drawn: colour and radius, m (the basket's is its real radius).
+LANDMARK_STYLE = {"cup": ("limegreen", 0.1), "basket": ("dimgray", 0.2)}
+
+
+def record_landmarks(rec: dict[str, Any]) -> list[tuple[str, str | None, float, float]]:
+    """``(object, side, x, y)`` of the goals a record's scene shows; records written before
+    ``landmarks`` existed (and episode files) show their ``target_xy`` as the cup."""
+    if "landmarks" in rec:
+        return [(kind, side, float(x), float(y)) for kind, side, x, y in rec["landmarks"]]
+    tx, ty = rec["target_xy"]
+    return [("cup", None, float(tx), float(ty))]
+
+
 def view_limits(recs: list[dict[str, Any]]) -> tuple[tuple[float, float], tuple[float, float]]:
     """Plot limits ``((left, right), (bottom, top))`` of one scene's panel, m, in the top-down frame
     (page x = −y, page y = x): symmetric sideways and wide enough for every route, obstacle and the
     cup — ``varied`` scenes spread well beyond the ±1.5 m that suits ``classic`` ones."""
     points = [p for rec in recs for p in rec["trajectory"]]
-    tx, ty = recs[0]["target_xy"]
-    half = max([1.5, abs(ty) + 0.2] + [abs(p[1]) + 0.2 for p in points]
+    goals = record_landmarks(recs[0])
+    half = max([1.5] + [abs(y) + 0.3 for *_, y in goals] + [abs(p[1]) + 0.2 for p in points]
                + [abs(y) + hy + 0.1 for _, y, _, hy in recs[0]["obstacles"]])
     bottom = min([-0.3] + [p[0] - 0.2 for p in points])
-    top = max([tx + 0.5, 4.0] + [p[0] + 0.2 for p in points])
+    top = max([4.0] + [x + 0.5 for _, _, x, _ in goals] + [p[0] + 0.2 for p in points])
     return (-half, half), (bottom, top)
 
 
@@ -82,8 +95,9 @@ def plot_trajectories(records: list[dict[str, Any]], out: str | Path, max_scenes
         # Top-down with +x (forward) up the page and +y (left) to the left, as the robot sees it.
         for x, y, hx, hy in recs[0]["obstacles"]:
             ax.add_patch(Rectangle((-(y + hy), x - hx), 2 * hy, 2 * hx, color="firebrick", alpha=0.8))
-        tx, ty = recs[0]["target_xy"]
-        ax.add_patch(Circle((-ty, tx), 0.1, color="limegreen"))
+        for kind, _, x, y in record_landmarks(recs[0]):
+            colour, radius = LANDMARK_STYLE.get(kind, LANDMARK_STYLE["cup"])
+            ax.add_patch(Circle((-y, x), radius, color=colour))
         for rec in recs:
             xs = [p[0] for p in rec["trajectory"]]
             ys = [-p[1] for p in rec["trajectory"]]

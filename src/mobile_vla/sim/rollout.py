@@ -84,6 +84,8 @@ class RolloutResult:
             "trajectory": np.round(self.poses, 4).tolist(),
             "obstacles": np.round(scene.obstacles_array(), 4).tolist(),
             "target_xy": list(scene.target_xy),
+            # what a picture of the scene shows as goals: [object, side, x, y] (the cup, or baskets)
+            "landmarks": [[kind, side, float(x), float(y)] for kind, side, (x, y) in scene.landmarks()],
         }
 
 

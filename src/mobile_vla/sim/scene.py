@@ -113,6 +113,11 @@ class SceneSpec:
         d = math.dist(self.start_pose[:2], self.target_xy)
         return "close" if d < 5.1 else "medium" if d < 5.45 else "far"  # terciles
 
+    def landmarks(self) -> list[tuple[str, str | None, tuple[float, float]]]:
+        """``(object, side, xy)`` of every goal-like object in view: here the cup, unless it is hidden
+        (a task's scenes may hide it and add their own, :class:`mobile_vla.sim.basket.BasketScene`)."""
+        return [("cup", None, self.target_xy)] if self.cup_rgba[3] > 0 else []
+
     def obstacles_array(self) -> np.ndarray:
         """``(n_boxes, 4)`` float32 ``[x, y, half_x, half_y]`` (for episode attributes and plots)."""
         return np.array([[b.x, b.y, b.half_x, b.half_y] for b in self.boxes], np.float32)
