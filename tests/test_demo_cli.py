@@ -30,6 +30,8 @@ def test_dagger_recent_weight_must_be_positive():
     assert load_demo_config([]).dagger_recent_weight == 1.0  # pooled, as every recorded recipe trained
     with pytest.raises(ConfigError, match=r"demo\.dagger_recent_weight=0\.0.*> 0"):
         load_demo_config(["dagger_recent_weight=0"])
+    with pytest.raises(ConfigError, match=r"demo\.mixed_fraction=1\.5: expected a share between 0 and 1"):
+        load_demo_config(["mixed_fraction=1.5"])
 
 
 def test_select_episodes_counts_validation_episodes():

@@ -205,14 +205,25 @@ def test_demo_two_tasks_smoke(tmp_path, capsys):
     out = tmp_path / "demo"
     overrides = ["num_scenes=2", "heldout_scenes=1", "workers=1", "train_steps=2", "dagger_rounds=0", "eval_episodes=2",
                  "heldout_episodes=0", "family_episodes=2", "mixed_episodes=2", "select_episodes=2", "average_rounds=1",
-                 "train_overrides=[" + ",".join(TINY) + ",data.val_fraction=0.25]"]
+                 "mixed_fraction=0.5", "train_overrides=[" + ",".join(TINY) + ",data.val_fraction=0.25]"]
     _json(capsys, ["demo", "--out", str(out), "--tasks", "cup,basket", "--json", *overrides])
     full = json.loads((out / "report.json").read_text())
     assert list(full["tasks"]) == ["cup", "basket"] and full["config"]["tasks"] == ["cup", "basket"]
     for task in ("cup", "basket"):
         assert set(full["tasks"][task]["success_by_family"]) == {"paraphrase", "relational", "negated", "korean"}
         assert _rate(full["tasks"][task]["mixed"]["confusion"])
-    assert {p.name for p in (out / "data").iterdir()} == {"sim_cup", "sim_basket"}
+    # half of each task's scenes hold every task's objects, from a seed stream of their own
+    from mobile_vla.data.formats import list_episodes, read_episode
+
+    folders = {p.name: [read_episode(e) for e in list_episodes(p)] for p in (out / "data").iterdir()}
+    assert {name: len(eps) for name, eps in folders.items()} == {
+        "sim_cup": 2, "sim_basket": 2, "sim_mixed_cup": 2, "sim_mixed_basket": 2}
+    presets = {name: {e.attrs["scenes"] for e in eps} for name, eps in folders.items()}
+    assert presets == {"sim_cup": {"varied"}, "sim_basket": {"baskets"}, "sim_mixed_cup": {"mixed"},
+                       "sim_mixed_basket": {"basket-mixed"}}
+    seeds = {name: {e.attrs["scene_seed"] for e in eps} for name, eps in folders.items()}
+    assert not seeds["sim_mixed_basket"] & seeds["sim_basket"]
+    assert full["timings_s"].keys() >= {"collect_cup", "collect_cup_mixed", "collect_basket_mixed"}
 
 
 def test_eval_sim_instruction_families(trained, capsys):

@@ -92,6 +92,11 @@ class DemoConfig:
     family_weights: dict[str, float] | None = None
     family_episodes: int = 10  # closed loop per instruction family's held-out part (and no-side), per task
     mixed_episodes: int = 20  # with several tasks: per task, in scenes holding every task's objects
+    # With several tasks, the share of each task's collected episodes (first collection and DAgger
+    # rounds) drawn from scenes holding every task's objects, from a seed stream of their own:
+    # without them no training frame shows a cup beside a basket, and nothing but the sentence
+    # can teach which one to reach there.
+    mixed_fraction: float = 0.0
     train_overrides: list[str] = dataclasses.field(default_factory=list)  # KEY=VALUE on the train config
 
 
@@ -165,10 +170,21 @@ def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False
     def task_dir(stage: str, task: str) -> Path:
         return data_root / (stage if len(cfg.tasks) == 1 else f"{stage}_{task}")
 
+    def parts(stage: str, task: str, scenes: int, seed: int) -> list[tuple[Path, str, int, int, str]]:
+        """Where a stage's episodes of ``task`` go: ``(folder, preset, episodes, seed, name)``, the
+        mixed-scene share (``cfg.mixed_fraction``, several tasks only) in a folder of its own."""
+        mixed = 2 * round(cfg.mixed_fraction * scenes) if len(cfg.tasks) > 1 else 0
+        out = [(task_dir(stage, task), presets[task], 2 * scenes - mixed, seed, task)]
+        if mixed:
+            out.append((task_dir(f"{stage}_mixed", task), mixed_preset(task), mixed, seed + MIXED_SEED_OFFSET,
+                        f"{task}_mixed"))
+        return [p for p in out if p[2] > 0]
+
     for task in cfg.tasks:
-        timed(f"collect_{task}", _collect, task_dir("sim", task), 2 * cfg.num_scenes, cfg.seed, cfg.workers,
-              cfg.noise_fraction, cfg.expert, progress=progress, task=task, scenes=presets[task],
-              no_side_fraction=cfg.no_side_fraction, family_weights=cfg.family_weights)
+        for folder, scenes, episodes, seed, name in parts("sim", task, cfg.num_scenes, cfg.seed):
+            timed(f"collect_{name}", _collect, folder, episodes, seed, cfg.workers, cfg.noise_fraction,
+                  cfg.expert, progress=progress, task=task, scenes=scenes, no_side_fraction=cfg.no_side_fraction,
+                  family_weights=cfg.family_weights)
     train_cfg = demo_train_config(cfg, data_root)
     checkpoint = timed("train", _train, train_cfg, out / "train_0", None, progress)
     checkpoints = [checkpoint]
@@ -176,20 +192,21 @@ def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False
     for r in range(1, cfg.dagger_rounds + 1):
         dagger_seed = cfg.seed + 7919 * r  # fresh scenes, never the evaluation stream
         for task in cfg.tasks:
-            timed(f"dagger_{r}_collect_{task}", _collect, task_dir(f"dagger_{r}", task), 2 * cfg.dagger_scenes,
-                  dagger_seed, cfg.workers, 0.0, cfg.expert, policy=checkpoint, beta=cfg.dagger_beta,
-                  strategy=cfg.dagger_strategy,
-                  progress=progress, task=task, scenes=presets[task], no_side_fraction=cfg.no_side_fraction,
-                  family_weights=cfg.family_weights)
+            for folder, scenes, episodes, seed, name in parts(f"dagger_{r}", task, cfg.dagger_scenes, dagger_seed):
+                timed(f"dagger_{r}_collect_{name}", _collect, folder, episodes,
+                      seed, cfg.workers, 0.0, cfg.expert, policy=checkpoint, beta=cfg.dagger_beta,
+                      strategy=cfg.dagger_strategy, progress=progress, task=task, scenes=scenes,
+                      no_side_fraction=cfg.no_side_fraction, family_weights=cfg.family_weights)
         total_steps += cfg.dagger_steps
         train_cfg.trainer.max_steps = total_steps
         round_cfg = train_cfg
         if cfg.dagger_recent_weight != 1.0:
             round_cfg = copy.deepcopy(train_cfg)
             round_cfg.data.episodes = dagger_sources(
-                [task_dir(stage, task) for stage in ["sim", *(f"dagger_{i}" for i in range(1, r + 1))]
-                 for task in cfg.tasks],
-                recent=[task_dir(f"dagger_{r}", task) for task in cfg.tasks], recent_weight=cfg.dagger_recent_weight)
+                [p[0] for stage in ["sim", *(f"dagger_{i}" for i in range(1, r + 1))] for task in cfg.tasks
+                 for p in parts(stage, task, 1, 0)],
+                recent=[p[0] for task in cfg.tasks for p in parts(f"dagger_{r}", task, 1, 0)],
+                recent_weight=cfg.dagger_recent_weight)
         checkpoint = timed(f"dagger_{r}_train", _train, round_cfg, out / f"train_{r}", checkpoint, progress)
         checkpoints.append(checkpoint)
     selection = average = None
@@ -252,7 +269,8 @@ def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False
     # What the published checkpoint trained on: the first training and DAgger rounds 1..its own.
     published = selection["selected_round"] if selection else cfg.dagger_rounds
     stages = ["sim", *(f"dagger_{i}" for i in range(1, published + 1))]
-    train_windows = _train_windows(train_cfg, policy, [task_dir(stage, task) for stage in stages for task in cfg.tasks])
+    train_windows = _train_windows(train_cfg, policy, [p[0] for stage in stages for task in cfg.tasks
+                                                       for p in parts(stage, task, 1, 0)])
     report = {
         "success_left": closed["left"]["success_rate"],
         "success_right": closed["right"]["success_rate"],
@@ -306,7 +324,6 @@ def _evaluate_task(policy, cfg: DemoConfig, task: str, scenes: str, closed: dict
     """One task's closed loop: training instructions (``closed`` when already run), every family's
     held-out part, no-side instructions and, with several tasks, the scenes holding all their objects."""
     from mobile_vla.eval.closed_loop import evaluate_closed_loop, success_by_family
-    from mobile_vla.sim.tasks import TASKS
 
     if closed is None:
         closed = evaluate_closed_loop(policy, cfg.eval_episodes, cfg.seed, cfg.strategy, progress=progress, task=task,
@@ -321,13 +338,25 @@ def _evaluate_task(policy, cfg: DemoConfig, task: str, scenes: str, closed: dict
                     "episodes": no_side["overall"]["episodes"]},
     }
     if len(cfg.tasks) > 1:
-        mixed_scenes = "mixed" if TASKS.get(task).target == "cup" else f"{task}-mixed"
+        mixed_scenes = mixed_preset(task)
         mixed = evaluate_closed_loop(policy, cfg.mixed_episodes, cfg.seed + 3, cfg.strategy, task=task,
                                      scenes=mixed_scenes, progress=False)
         out["mixed"] = {"scenes": mixed_scenes, "success_left": mixed["left"]["success_rate"],
                         "success_right": mixed["right"]["success_rate"], "confusion": mixed["confusion"],
                         "episodes": mixed["overall"]["episodes"]}
     return out
+
+
+# The mixed-scene collection's seed offset from its stage's (first collection, DAgger round):
+# its scenes are not the stage's other scenes with the cup or the baskets added.
+MIXED_SEED_OFFSET = 65537
+
+
+def mixed_preset(task: str) -> str:
+    """The scene preset of ``task`` that holds every task's objects (a box, the cup, both baskets)."""
+    from mobile_vla.sim.tasks import TASKS
+
+    return "mixed" if TASKS.get(task).target == "cup" else f"{task}-mixed"
 
 
 def _collect(out: Path, episodes: int, seed: int, workers: int, noise_fraction: float, expert: ExpertConfig,
@@ -556,6 +585,8 @@ def load_demo_config(overrides: list[str], out: str | None = None, seed: int | N
         raise ConfigError(f"demo: select_episodes={cfg.select_episodes} picks one round's checkpoint and "
                           f"average_rounds={cfg.average_rounds} averages several; set one of them "
                           "(select_episodes=0 or average_rounds=1)")
+    if not 0.0 <= cfg.mixed_fraction <= 1.0:
+        raise ConfigError(f"demo.mixed_fraction={cfg.mixed_fraction!r}: expected a share between 0 and 1")
     if not cfg.dagger_recent_weight > 0:
         raise ConfigError(f"demo.dagger_recent_weight={cfg.dagger_recent_weight!r}: expected a number > 0")
     for key in ("strategy", "dagger_strategy"):
