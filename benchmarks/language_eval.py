@@ -27,11 +27,11 @@ import numpy as np
 from mobile_vla.eval.closed_loop import evaluate_closed_loop, success_by_family
 from mobile_vla.jsonio import write_json
 from mobile_vla.policy.backends import load_policy
-from mobile_vla.policy.executor import DEFAULT_STRATEGY, STRATEGIES
+from mobile_vla.policy.executor import DEFAULT_DECAY, DEFAULT_STRATEGY, STRATEGIES
 from mobile_vla.sim.evaluate import expert_eval, summarize
 from mobile_vla.sim.rollout import run_episode
 from mobile_vla.sim.scene import eval_scene_seed
-from mobile_vla.sim.tasks import resolve
+from mobile_vla.sim.tasks import mixed_preset, resolve
 from mobile_vla.sim.world import World
 from mobile_vla.vocab.instructions import (
     FAMILIES,
@@ -96,13 +96,14 @@ def per_sentence(policy, episodes: int, seed: int, task: str = "cup") -> list[di
     return rows
 
 
-def robot_sentence_closed_loop(policy, episodes: int, seed: int, strategy: str) -> dict[str, float]:
+def robot_sentence_closed_loop(policy, episodes: int, seed: int, strategy: str, decay: float = DEFAULT_DECAY
+                               ) -> dict[str, float]:
     """Closed-loop success on the instructed side, per side, under the robot's one Korean sentence
     (the same scenes as the families)."""
     from mobile_vla.policy.controller import PolicyController
 
     _, spec, _, preset = resolve("cup")
-    controller = PolicyController(policy, strategy)
+    controller = PolicyController(policy, strategy, decay)
     results: dict[str, list] = {s: [] for s in SIDES}
     with World(image_size=int(policy.metadata["image_size"])) as world:
         for i in range((episodes + 1) // 2):
@@ -121,6 +122,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=100, help="evaluation scene stream (disjoint from collection)")
     p.add_argument("--mixed", action="store_true", help="also the scenes holding every task's objects")
     p.add_argument("--strategy", choices=STRATEGIES, default=DEFAULT_STRATEGY)
+    p.add_argument("--ensemble-decay", type=float, default=DEFAULT_DECAY, metavar="D",
+                   help="the ensemble's weight decay per step of a chunk's age (eval-sim's flag)")
     p.add_argument("--per-sentence", action="store_true",
                    help="also every template's left-minus-right lateral velocity on identical frames")
     p.add_argument("--out", default=None, help="write the JSON here too")
@@ -129,12 +132,13 @@ def main() -> None:
     start = time.perf_counter()
     policy = load_policy(args.checkpoint)
     result: dict = {"checkpoint": args.checkpoint, "episodes_per_family": args.episodes, "seed": args.seed,
-                    "strategy": args.strategy, "tasks": {}}
+                    "strategy": args.strategy, "ensemble_decay": args.ensemble_decay, "tasks": {}}
+    decay = args.ensemble_decay
     for task in [t.strip() for t in args.tasks.split(",") if t.strip()]:
         table, reports = success_by_family(policy, args.episodes, args.seed, args.strategy, task=task,
-                                           families=(TRAINING, *FAMILIES))
+                                           families=(TRAINING, *FAMILIES), decay=decay)
         free = evaluate_closed_loop(policy, args.episodes, args.seed, args.strategy, task=task,
-                                    instructions=NO_SIDE, progress=False)
+                                    instructions=NO_SIDE, progress=False, decay=decay)
         expert = expert_eval(args.episodes, args.seed, task=task)
         entry = {
             "success_by_family": table,
@@ -145,14 +149,13 @@ def main() -> None:
             "expert": {"success_rate": expert["success_rate"], "episodes": expert["episodes"]},
         }
         if args.mixed:
-            _, spec, _, _ = resolve(task)
-            scenes = "mixed" if spec.target == "cup" else f"{task}-mixed"
+            scenes = mixed_preset(task)
             mixed = evaluate_closed_loop(policy, args.episodes, args.seed, args.strategy, task=task, scenes=scenes,
-                                         progress=False)
+                                         progress=False, decay=decay)
             entry["mixed"] = {"scenes": scenes, "success": {s: mixed[s]["success_rate"] for s in SIDES},
                               "confusion": mixed["confusion"], "episodes": mixed["overall"]["episodes"]}
         if task == "cup":
-            entry["robot_korean"] = {"success": robot_sentence_closed_loop(policy, args.episodes, args.seed, args.strategy),
+            entry["robot_korean"] = {"success": robot_sentence_closed_loop(policy, args.episodes, args.seed, args.strategy, decay),
                                      **lateral_on_identical_frames(policy, max(2, args.episodes // 8), args.seed)}
         if args.per_sentence:
             entry["per_sentence"] = per_sentence(policy, max(2, args.episodes // 8), args.seed, task)

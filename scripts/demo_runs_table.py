@@ -4,8 +4,9 @@ Inputs: ``results/demo_runs/<recipe>_seed<S>.json``, each the ``report.json`` of
 ``mobile-vla demo`` run, copied unchanged (``scripts/keep_demo_report.sh`` or ``cp``). Runs are
 grouped by ``<recipe>``; each group gets one row per seed and a mean ± sd row, so every figure
 comes with its spread over seeds. The table replaces the text between
-``<!-- demo-runs:begin -->`` and ``<!-- demo-runs:end -->``; ``--check`` exits 1 when the
-document is stale.
+``<!-- demo-runs:begin -->`` and ``<!-- demo-runs:end -->``; where the document also has a
+``<!-- demo-tasks:begin -->`` … ``<!-- demo-tasks:end -->`` block, the demos that trained one policy
+on several tasks get one row per task there. ``--check`` exits 1 when the document is stale.
 
     python scripts/demo_runs_table.py            # rewrite docs/results.md
     python scripts/demo_runs_table.py --check
@@ -23,11 +24,13 @@ from pathlib import Path
 from mobile_vla.jsonio import write_text_atomic
 
 BEGIN, END = "<!-- demo-runs:begin -->", "<!-- demo-runs:end -->"
+# The demos that trained one policy on several tasks, one row per task (optional in a document).
+TASKS_BEGIN, TASKS_END = "<!-- demo-tasks:begin -->", "<!-- demo-tasks:end -->"
 # Settings named in a recipe's line only where they differ from the default (older reports lack the keys).
 EXTRA_SETTINGS = {"family_weights": None, "tasks": ["cup"], "dagger_beta": 0.3, "dagger_strategy": "first",
                   "dagger_recent_weight": 1.0, "select_episodes": 0, "average_rounds": 1, "no_side_fraction": 0.1,
                   "expert.no_side_route": "view", "expert.clearance": 0.6, "expert.front_margin": 0.3,
-                  "expert.exit_margin": 0.05}
+                  "expert.exit_margin": 0.05, "mixed_fraction": 0.0}
 NAME = re.compile(r"^(?P<recipe>.+)_seed(?P<seed>\d+)$")
 # (header, how to read it from a report, format): rates as percentages, the rest as numbers.
 COLUMNS = (
@@ -153,11 +156,39 @@ def table(groups: dict[str, list[tuple[int, dict]]]) -> str:
     return "\n".join(lines + ["", "Settings of each recipe (from the reports' `config`):", *settings])
 
 
-def fill(doc: str, text: str) -> str:
-    if BEGIN not in doc or END not in doc:
-        raise SystemExit(f"the document has no {BEGIN} ... {END} block")
-    start, end = doc.index(BEGIN) + len(BEGIN), doc.index(END)
-    return doc[:start] + "\n" + text + "\n" + doc[end:]
+def task_table(groups: dict[str, list[tuple[int, dict]]]) -> str:
+    """One row per task of every demo that trained one policy on several tasks: the task's own
+    closed loop (training templates), each held-out family and no side (the demo's small samples:
+    ``family_episodes`` per family), and the scenes holding every task's objects."""
+    rows = [(recipe, seed, task, t, r["config"]) for recipe, runs in groups.items() for seed, r in runs
+            if len(r.get("tasks") or {}) > 1 for task, t in r["tasks"].items()]
+    if not rows:
+        return "No demo with several tasks has been recorded yet."
+    families = list(dict.fromkeys(f for *_, t, _ in rows for f in t["success_by_family"]))
+    lines = ["| recipe | seed | task | training templates, left / right | "
+             + " | ".join(f"`{f}`, left / right" for f in families)
+             + " | no side named | mixed scenes, left / right | confusion | episodes per family and side |",
+             "|" + "---|" * (len(families) + 8)]
+
+    def pair(d: dict | None, left: str = "left", right: str = "right") -> str:
+        return "n/a" if not d else f"{_fmt(d[left], 'pct')} / {_fmt(d[right], 'pct')}"
+
+    for recipe, seed, task, t, cfg in rows:
+        closed = {side: t["closed_loop"][side]["success_rate"] for side in ("left", "right")}
+        mixed = t.get("mixed")
+        cells = [pair(closed), *(pair(t["success_by_family"].get(f)) for f in families),
+                 _fmt(t["no_side"]["success_rate"], "pct"),
+                 pair(mixed, "success_left", "success_right"), _fmt(mixed["confusion"], "pct") if mixed else "n/a",
+                 str(cfg.get("family_episodes", 10) // 2)]
+        lines.append(f"| {recipe} | {seed} | `{task}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def fill(doc: str, text: str, begin: str = BEGIN, end: str = END) -> str:
+    if begin not in doc or end not in doc:
+        raise SystemExit(f"the document has no {begin} ... {end} block")
+    start, stop = doc.index(begin) + len(begin), doc.index(end)
+    return doc[:start] + "\n" + text + "\n" + doc[stop:]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,7 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true", help="exit 1 if the document is not up to date")
     args = ap.parse_args(argv)
     doc = args.doc.read_text()
-    new = fill(doc, table(load_runs(args.runs)))
+    groups = load_runs(args.runs)
+    new = fill(doc, table(groups))
+    if TASKS_BEGIN in new:
+        new = fill(new, task_table(groups), TASKS_BEGIN, TASKS_END)
     if args.check:
         if new != doc:
             print(f"{args.doc} is stale: run python scripts/demo_runs_table.py", file=sys.stderr)

@@ -32,6 +32,8 @@ def test_dagger_recent_weight_must_be_positive():
         load_demo_config(["dagger_recent_weight=0"])
     with pytest.raises(ConfigError, match=r"demo\.mixed_fraction=1\.5: expected a share between 0 and 1"):
         load_demo_config(["mixed_fraction=1.5"])
+    with pytest.raises(ConfigError, match=r"demo\.ensemble_decay=-1\.0: expected a finite number >= 0"):
+        load_demo_config(["ensemble_decay=-1"])
 
 
 def test_select_episodes_counts_validation_episodes():

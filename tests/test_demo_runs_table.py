@@ -56,3 +56,29 @@ def test_the_committed_document_is_up_to_date():
     root = SCRIPT.parents[1]
     assert demo_runs_table.main(["--runs", str(root / "results/demo_runs"), "--doc", str(root / "docs/results.md"),
                                  "--check"]) == 0
+
+
+def test_a_demo_of_several_tasks_gets_a_row_per_task(tmp_path):
+    report = _report(0, 0.8, 0.6)
+    report["config"]["family_episodes"] = 10
+
+    def task(left, right, mixed):
+        return {"closed_loop": {"left": {"success_rate": left}, "right": {"success_rate": right}},
+                "success_by_family": {"paraphrase": {"left": 1.0, "right": 0.4}},
+                "no_side": {"success_rate": 0.5, "episodes": 10, "sides_taken": {}},
+                "mixed": {"success_left": mixed, "success_right": 0.3, "confusion": 0.25, "episodes": 20}}
+
+    report["tasks"] = {"cup": task(0.8, 0.6, 0.7), "basket": task(0.74, 0.72, 0.2)}
+    one = _report(0, 0.9, 0.9)
+    one["tasks"] = {"cup": task(0.9, 0.9, 0.0)}  # one task: no row there
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "two_seed0.json").write_text(json.dumps(report))
+    (runs / "one_seed0.json").write_text(json.dumps(one))
+    doc = tmp_path / "results.md"
+    doc.write_text(f"{demo_runs_table.BEGIN}\n{demo_runs_table.END}\n"
+                   f"{demo_runs_table.TASKS_BEGIN}\nold\n{demo_runs_table.TASKS_END}\n")
+    assert demo_runs_table.main(["--runs", str(runs), "--doc", str(doc)]) == 0
+    block = doc.read_text().split(demo_runs_table.TASKS_BEGIN)[1]
+    assert "| two | 0 | `basket` | 74 % / 72 % | 100 % / 40 % | 50 % | 20 % / 30 % | 25 % | 5 |" in block
+    assert "| two | 0 | `cup` | 80 % / 60 %" in block and "| one |" not in block

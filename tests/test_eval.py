@@ -205,10 +205,12 @@ def test_demo_two_tasks_smoke(tmp_path, capsys):
     out = tmp_path / "demo"
     overrides = ["num_scenes=2", "heldout_scenes=1", "workers=1", "train_steps=2", "dagger_rounds=0", "eval_episodes=2",
                  "heldout_episodes=0", "family_episodes=2", "mixed_episodes=2", "select_episodes=2", "average_rounds=1",
-                 "mixed_fraction=0.5", "train_overrides=[" + ",".join(TINY) + ",data.val_fraction=0.25]"]
+                 "mixed_fraction=0.5", "ensemble_decay=1.0",
+                 "train_overrides=[" + ",".join(TINY) + ",data.val_fraction=0.25]"]
     _json(capsys, ["demo", "--out", str(out), "--tasks", "cup,basket", "--json", *overrides])
     full = json.loads((out / "report.json").read_text())
     assert list(full["tasks"]) == ["cup", "basket"] and full["config"]["tasks"] == ["cup", "basket"]
+    assert full["ensemble_decay"] == 1.0  # every evaluation blended chunks as configured
     for task in ("cup", "basket"):
         assert set(full["tasks"][task]["success_by_family"]) == {"paraphrase", "relational", "negated", "korean"}
         assert _rate(full["tasks"][task]["mixed"]["confusion"])

@@ -37,7 +37,7 @@ from typing import Any
 from mobile_vla.config import from_dict
 from mobile_vla.errors import ConfigError
 from mobile_vla.jsonio import write_json, write_text_atomic
-from mobile_vla.policy.executor import DEFAULT_STRATEGY
+from mobile_vla.policy.executor import DEFAULT_DECAY, DEFAULT_STRATEGY
 from mobile_vla.provenance import environment
 from mobile_vla.sim.expert import ExpertConfig
 
@@ -86,6 +86,9 @@ class DemoConfig:
     eval_episodes: int = 100
     heldout_episodes: int = 40  # closed loop with phrasings no training template contains
     strategy: str = DEFAULT_STRATEGY  # chunk execution in every evaluation
+    # The ensemble's weight decay per step of a chunk's age in every evaluation (eval-sim's
+    # --ensemble-decay): the basket task's final approach wants the newest chunk weighed more.
+    ensemble_decay: float = DEFAULT_DECAY
     tasks: list[str] = dataclasses.field(default_factory=lambda: ["cup"])  # simulator tasks one policy learns
     no_side_fraction: float = 0.1  # collected episodes whose instruction names no side
     # How often each instruction family is drawn for collected episodes; None: uniformly.
@@ -107,7 +110,7 @@ OUTPUTS = ("data", "train_*", "heldout", "checkpoint", ".checkpoint.*", "report.
 FINGERPRINT_EXEMPT = (
     "out",  # where, not what
     "workers",  # collection output is independent of the number of processes
-    "eval_episodes", "heldout_episodes", "strategy",  # evaluation only; it is rerun every time
+    "eval_episodes", "heldout_episodes", "strategy", "ensemble_decay",  # evaluation only; rerun every time
     "family_episodes", "mixed_episodes",
 )
 
@@ -160,7 +163,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False
         log.info("demo: %s done in %.0f s", name, timings[name])
         return result
 
-    from mobile_vla.sim.tasks import resolve
+    from mobile_vla.sim.tasks import mixed_preset, resolve
 
     main_task = cfg.tasks[0]
     # The scene preset names scenes of the first task; the other tasks draw their own default scenes.
@@ -236,6 +239,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False
     offline = timed("eval_offline", evaluate_offline, policy, heldout_dir, progress=progress)
     paired = offline.pop("_paired")
     closed = timed("eval_sim", evaluate_closed_loop, policy, cfg.eval_episodes, cfg.seed, cfg.strategy,
+                   decay=cfg.ensemble_decay,
                    video_dir=out / "videos", progress=progress, task=main_task, scenes=preset)
     # The same evaluation scenes without a glance at the camera: what the policy's figures stand
     # next to (the mean actions of the expert it was trained on) ...
@@ -247,7 +251,8 @@ def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False
     heldout = None
     if cfg.heldout_episodes:
         heldout = timed("eval_sim_heldout", evaluate_closed_loop, policy, cfg.heldout_episodes, cfg.seed + 1,
-                        cfg.strategy, heldout_phrasings=True, progress=progress, task=main_task, scenes=preset)
+                        cfg.strategy, heldout_phrasings=True, progress=progress, task=main_task, scenes=preset,
+                        decay=cfg.ensemble_decay)
     per_task = {task: timed(f"eval_sim_{task}_language", _evaluate_task, policy, cfg, task, presets[task],
                             closed if task == main_task else None, progress)
                 for task in cfg.tasks}
@@ -291,6 +296,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True, force_restart: bool = False
         "wall_minutes": round((time.perf_counter() - start) / 60, 2),
         "seed": cfg.seed,
         "closed_loop": {k: closed[k] for k in ("overall", "left", "right")},
+        "ensemble_decay": closed["ensemble_decay"],  # as the evaluation ran it (None: not the ensemble)
         "closed_loop_failure_phases": closed["failure_phases"],  # where the failed episodes ended
         # The goal on the instructed side of the cluster, or across it: where the failures gather.
         "closed_loop_by_goal_side": closed["by_goal_side"],
@@ -324,12 +330,16 @@ def _evaluate_task(policy, cfg: DemoConfig, task: str, scenes: str, closed: dict
     """One task's closed loop: training instructions (``closed`` when already run), every family's
     held-out part, no-side instructions and, with several tasks, the scenes holding all their objects."""
     from mobile_vla.eval.closed_loop import evaluate_closed_loop, success_by_family
+    from mobile_vla.sim.tasks import mixed_preset
 
     if closed is None:
-        closed = evaluate_closed_loop(policy, cfg.eval_episodes, cfg.seed, cfg.strategy, progress=progress, task=task,
+        closed = evaluate_closed_loop(policy, cfg.eval_episodes, cfg.seed, cfg.strategy, decay=cfg.ensemble_decay,
+                                      progress=progress, task=task,
                                       scenes=scenes)
-    families, _ = success_by_family(policy, cfg.family_episodes, cfg.seed + 2, cfg.strategy, task=task, scenes=scenes)
+    families, _ = success_by_family(policy, cfg.family_episodes, cfg.seed + 2, cfg.strategy, task=task, scenes=scenes,
+                                    decay=cfg.ensemble_decay)
     no_side = evaluate_closed_loop(policy, cfg.family_episodes, cfg.seed + 2, cfg.strategy, task=task, scenes=scenes,
+                                   decay=cfg.ensemble_decay,
                                    instructions="no-side", progress=False)
     out: dict[str, Any] = {
         "closed_loop": {k: closed[k] for k in ("overall", "left", "right")},
@@ -339,7 +349,8 @@ def _evaluate_task(policy, cfg: DemoConfig, task: str, scenes: str, closed: dict
     }
     if len(cfg.tasks) > 1:
         mixed_scenes = mixed_preset(task)
-        mixed = evaluate_closed_loop(policy, cfg.mixed_episodes, cfg.seed + 3, cfg.strategy, task=task,
+        mixed = evaluate_closed_loop(policy, cfg.mixed_episodes, cfg.seed + 3, cfg.strategy, decay=cfg.ensemble_decay,
+                                     task=task,
                                      scenes=mixed_scenes, progress=False)
         out["mixed"] = {"scenes": mixed_scenes, "success_left": mixed["left"]["success_rate"],
                         "success_right": mixed["right"]["success_rate"], "confusion": mixed["confusion"],
@@ -350,13 +361,6 @@ def _evaluate_task(policy, cfg: DemoConfig, task: str, scenes: str, closed: dict
 # The mixed-scene collection's seed offset from its stage's (first collection, DAgger round):
 # its scenes are not the stage's other scenes with the cup or the baskets added.
 MIXED_SEED_OFFSET = 65537
-
-
-def mixed_preset(task: str) -> str:
-    """The scene preset of ``task`` that holds every task's objects (a box, the cup, both baskets)."""
-    from mobile_vla.sim.tasks import TASKS
-
-    return "mixed" if TASKS.get(task).target == "cup" else f"{task}-mixed"
 
 
 def _collect(out: Path, episodes: int, seed: int, workers: int, noise_fraction: float, expert: ExpertConfig,
@@ -409,11 +413,12 @@ def select_checkpoint(checkpoints: list[Path], cfg: DemoConfig, presets: dict[st
     known = _read_memo(memo)
     rounds = []
     for r, checkpoint in enumerate(checkpoints):
-        key = json.dumps([str(Path(checkpoint).resolve()), cfg.select_episodes, seed, cfg.strategy,
+        key = json.dumps([str(Path(checkpoint).resolve()), cfg.select_episodes, seed, cfg.strategy, cfg.ensemble_decay,
                           list(cfg.tasks), [presets[t] for t in cfg.tasks]])
         if key not in known:
             policy = Policy.from_checkpoint(checkpoint)
-            runs = [evaluate_closed_loop(policy, cfg.select_episodes, seed, cfg.strategy, progress=False, task=task,
+            runs = [evaluate_closed_loop(policy, cfg.select_episodes, seed, cfg.strategy, decay=cfg.ensemble_decay,
+                                         progress=False, task=task,
                                          scenes=presets[task]) for task in cfg.tasks]
             left, right = (sum(run[side]["success_rate"] for run in runs) / len(runs) for side in ("left", "right"))
             known[key] = {"success_left": left, "success_right": right,
@@ -585,6 +590,8 @@ def load_demo_config(overrides: list[str], out: str | None = None, seed: int | N
         raise ConfigError(f"demo: select_episodes={cfg.select_episodes} picks one round's checkpoint and "
                           f"average_rounds={cfg.average_rounds} averages several; set one of them "
                           "(select_episodes=0 or average_rounds=1)")
+    if not (math.isfinite(cfg.ensemble_decay) and cfg.ensemble_decay >= 0):
+        raise ConfigError(f"demo.ensemble_decay={cfg.ensemble_decay!r}: expected a finite number >= 0")
     if not 0.0 <= cfg.mixed_fraction <= 1.0:
         raise ConfigError(f"demo.mixed_fraction={cfg.mixed_fraction!r}: expected a share between 0 and 1")
     if not cfg.dagger_recent_weight > 0:

@@ -210,7 +210,8 @@ def by_goal_side(results, records: list[dict[str, Any]]) -> dict[str, dict[str, 
 
 
 def success_by_family(policy, episodes: int, seed: int = 0, strategy: str = DEFAULT_STRATEGY, task: str | None = None,
-                      scenes: str | None = None, families=FAMILIES, progress: bool = False) -> tuple[dict, dict]:
+                      scenes: str | None = None, families=FAMILIES, progress: bool = False,
+                      decay: float = DEFAULT_DECAY) -> tuple[dict, dict]:
     """Each family's held-out part in closed loop on the same scenes.
 
     Returns ``({family: {"left": rate, "right": rate}}, {family: report})`` (reports without
@@ -220,7 +221,7 @@ def success_by_family(policy, episodes: int, seed: int = 0, strategy: str = DEFA
     table, reports = {}, {}
     for family in families:
         report = evaluate_closed_loop(policy, episodes, seed, strategy, task=task, scenes=scenes,
-                                      instructions=family, progress=progress)
+                                      instructions=family, progress=progress, decay=decay)
         report.pop("records")
         reports[family] = report
         table[family] = {side: report[side]["success_on_side_rate"] for side in SIDES}

@@ -101,3 +101,8 @@ def resolve(task: str | None = None, scenes: str | None = None) -> tuple[str, Si
     if preset.task != task:
         raise MobileVLAError(f"scene preset {scenes!r} belongs to task {preset.task!r}, not {task!r}")
     return task, spec, scenes, preset
+
+
+def mixed_preset(task: str) -> str:
+    """The scene preset of ``task`` that holds every task's objects (a box, the cup, both baskets)."""
+    return "mixed" if TASKS.get(task).target == "cup" else f"{task}-mixed"
